@@ -1,0 +1,1 @@
+"""dlcourse autograder: a thin layer over nbgrader (release, collect, grade, feedback, report)."""

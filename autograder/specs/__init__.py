@@ -1,0 +1,63 @@
+"""Per-notebook grading specs: fixtures, typical learner bugs and the partial sample's expected points.
+
+Each module in this package describes one notebook:
+
+- ``NOTEBOOK``: ``"day4/4_1_batch_normalization_layer"`` (assignment/notebook stem)
+- ``make_fixtures() -> dict[str, np.ndarray]``: reference outputs for the visible tests, generated
+  deterministically from the reference library and stored beside the notebook
+- ``TYPICAL_BUGS``: realistic learner mistakes, each shown (by ``tests/test_typical_bugs.py``) to
+  fail a visible test with a message that points at it
+- ``PARTIAL_BUGS`` / ``PARTIAL_EXPECTED``: the bugs in the "partly correct" sample submission and the
+  exact points each graded cell must give it
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from types import ModuleType
+
+
+@dataclass(frozen=True)
+class Bug:
+    """A typical learner mistake, made by replacing ``old`` with ``new`` in solution cell ``cell``."""
+
+    name: str
+    cell: str  # grade_id of the solution cell
+    old: str  # exact substring of that cell's solution code (must occur exactly once)
+    new: str
+    caught_by: str  # grade_id of the test cell whose visible part must fail
+    message_contains: str  # substring of the AssertionError message
+
+
+def all_specs() -> list[ModuleType]:
+    """Every spec module, sorted by notebook."""
+    modules = [
+        importlib.import_module(f"{__name__}.{info.name}")
+        for info in pkgutil.iter_modules(__path__)
+        if not info.name.startswith("_")
+    ]
+    return sorted(modules, key=lambda m: m.NOTEBOOK)
+
+
+def spec_for(notebook: str) -> ModuleType:
+    """The spec module of ``notebook`` ("day4/4_1_batch_normalization_layer")."""
+    for module in all_specs():
+        if module.NOTEBOOK == notebook:
+            return module
+    raise KeyError(f"no grading spec for notebook {notebook!r}")
+
+
+def apply_bugs(code: str, cell: str, bugs: list[Bug]) -> str:
+    """``code`` of solution cell ``cell`` with every bug aimed at that cell applied."""
+    for bug in bugs:
+        if bug.cell != cell:
+            continue
+        count = code.count(bug.old)
+        if count != 1:
+            raise ValueError(
+                f"bug {bug.name!r}: {bug.old!r} occurs {count} times in cell {cell!r}, expected once"
+            )
+        code = code.replace(bug.old, bug.new)
+    return code
