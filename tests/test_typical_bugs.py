@@ -1,0 +1,74 @@
+"""Every typical learner bug listed in autograder/specs fails a *visible* test, with a pointed message.
+
+For each bug: the solution notebook's code cells (hidden tests removed) run in order with the bug
+applied to the named solution cell; every cell before the named test cell must still run, and the
+test cell itself must raise an AssertionError whose message contains the expected words. A control
+run without bugs shows the visible tests pass on the reference solution, so the failure is the bug's.
+"""
+
+from __future__ import annotations
+
+import pytest
+from notebook_cells import code_cells, notebook_context, notebook_path, run_cell
+
+from autograder.specs import Bug, all_specs, apply_bugs
+
+SPECS = [s for s in all_specs() if notebook_path(s.NOTEBOOK).exists()]
+BUG_CASES = [
+    pytest.param(spec, bug, id=f"{spec.NOTEBOOK.split('/')[-1]}::{bug.name}")
+    for spec in SPECS
+    for bug in spec.TYPICAL_BUGS
+]
+
+
+class CellFailed(Exception):
+    """A cell raised: which one, and what."""
+
+    def __init__(self, grade_id: str | None, error: BaseException):
+        super().__init__(f"cell {grade_id!r} raised {type(error).__name__}: {error}")
+        self.grade_id, self.error = grade_id, error
+
+
+def _run_until(notebook: str, bugs: list[Bug], stop_at: str | None) -> None:
+    """Run the cells (bugs applied) up to and including the test cell ``stop_at``."""
+    cells = code_cells(notebook)
+    with notebook_context(notebook) as namespace:
+        for cell in cells:
+            if cell.is_solution:
+                cell.source = apply_bugs(cell.source, cell.grade_id, bugs)
+            try:
+                run_cell(cell, namespace, notebook)
+            except Exception as error:
+                raise CellFailed(cell.grade_id, error) from error
+            if stop_at is not None and cell.grade_id == stop_at:
+                return
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.NOTEBOOK.split("/")[-1] for s in SPECS])
+def test_reference_solution_passes_every_visible_test(spec):
+    _run_until(spec.NOTEBOOK, [], None)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.NOTEBOOK.split("/")[-1] for s in SPECS])
+def test_each_exercise_lists_at_least_three_typical_bugs(spec):
+    solution_cells = {c.grade_id for c in code_cells(spec.NOTEBOOK) if c.is_solution}
+    per_cell: dict[str, int] = {}
+    for bug in spec.TYPICAL_BUGS:
+        assert bug.cell in solution_cells, f"{bug.name}: no solution cell {bug.cell!r}"
+        per_cell[bug.cell] = per_cell.get(bug.cell, 0) + 1
+    assert len(spec.TYPICAL_BUGS) >= 3
+    assert all(n >= 3 for n in per_cell.values()), per_cell
+
+
+@pytest.mark.parametrize("spec,bug", BUG_CASES)
+def test_typical_bug_fails_a_visible_test_with_a_pointed_message(spec, bug):
+    test_ids = {c.grade_id for c in code_cells(spec.NOTEBOOK) if c.is_test}
+    assert bug.caught_by in test_ids, f"{bug.caught_by!r} is not a graded test cell"
+    with pytest.raises(CellFailed) as caught:
+        _run_until(spec.NOTEBOOK, [bug], bug.caught_by)
+    failure = caught.value
+    assert failure.grade_id == bug.caught_by, f"the bug broke another cell first: {failure}"
+    assert isinstance(failure.error, AssertionError), f"not a test failure: {failure}"
+    message = str(failure.error)
+    assert bug.message_contains in message, message
+    assert "ヒント" in message, f"the failure message gives no hint: {message}"
