@@ -1,0 +1,330 @@
+"""Computational-graph nodes: each forward rule with its local backward rule beside it.
+
+A node is called once per pass: ``out = node.forward(*inputs)`` remembers what the local
+derivative needs, then ``node.backward(dout)`` returns one gradient per input, always as a
+tuple (``dx, = Square().backward(dout)`` for a one-input node). Chain rule: a node multiplies
+the upstream gradient ``dout`` = dL/dout by its local derivative dout/dinput; when a value
+feeds two nodes, the gradients arriving from both are added.
+
+Binary nodes (Add, Subtract, Multiply) follow numpy broadcasting. An input that was
+broadcast was *copied* along some axes, so its gradient is the *sum* over those axes
+(``unbroadcast``); every returned gradient has its input's shape.
+
+Notebook 4_5 builds batch normalisation and the weight-decay term from these nodes:
+``batchnorm_graph_forward/backward`` and ``weight_decay_graph_forward/backward``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+Axis = int | tuple[int, ...] | None
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` over the axes that broadcasting added or stretched, so it has ``shape``.
+
+    grad: the gradient w.r.t. the broadcast result; shape: the input's shape before broadcasting.
+    E.g. b (D,) broadcast to (N, D): db = sum over axis 0 of the (N, D) gradient.
+    """
+    grad = np.asarray(grad)
+    added = grad.ndim - len(shape)
+    if added > 0:  # leading axes that numpy prepended
+        grad = grad.sum(axis=tuple(range(added)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:  # axes of length 1 that were repeated
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+class Node:
+    """A graph node: ``forward(*inputs) -> out``, ``backward(dout) -> tuple of input grads``."""
+
+    def forward(self, *inputs: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> tuple[np.ndarray, ...]:
+        raise NotImplementedError
+
+
+class Add(Node):
+    """z = x + y.  dz/dx = 1, dz/dy = 1."""
+
+    def forward(self, x, y):
+        self.x_shape, self.y_shape = np.shape(x), np.shape(y)
+        return np.add(x, y)
+
+    def backward(self, dout):
+        return unbroadcast(dout, self.x_shape), unbroadcast(dout, self.y_shape)
+
+
+class Subtract(Node):
+    """z = x - y.  dz/dx = 1, dz/dy = -1."""
+
+    def forward(self, x, y):
+        self.x_shape, self.y_shape = np.shape(x), np.shape(y)
+        return np.subtract(x, y)
+
+    def backward(self, dout):
+        return unbroadcast(dout, self.x_shape), unbroadcast(-dout, self.y_shape)
+
+
+class Multiply(Node):
+    """z = x * y.  dz/dx = y, dz/dy = x (each input gets the *other* one)."""
+
+    def forward(self, x, y):
+        self.x, self.y = np.asarray(x), np.asarray(y)
+        return self.x * self.y
+
+    def backward(self, dout):
+        return unbroadcast(dout * self.y, self.x.shape), unbroadcast(dout * self.x, self.y.shape)
+
+
+class Square(Node):
+    """y = x**2.  dy/dx = 2x."""
+
+    def forward(self, x):
+        self.x = np.asarray(x)
+        return self.x**2
+
+    def backward(self, dout):
+        return (2.0 * self.x * dout,)
+
+
+class Sqrt(Node):
+    """y = sqrt(x).  dy/dx = 1 / (2 sqrt(x)) = 1 / (2y)."""
+
+    def forward(self, x):
+        self.out = np.sqrt(x)
+        return self.out
+
+    def backward(self, dout):
+        return (dout / (2.0 * self.out),)
+
+
+class Reciprocal(Node):
+    """y = 1/x.  dy/dx = -1/x**2 = -y**2."""
+
+    def forward(self, x):
+        self.out = 1.0 / np.asarray(x)
+        return self.out
+
+    def backward(self, dout):
+        return (-dout * self.out**2,)
+
+
+def _restore_reduced_axes(dout: np.ndarray, axis: Axis, keepdims: bool) -> np.ndarray:
+    """Put back, as length-1 axes, the axes a reduction dropped, so dout broadcasts against x."""
+    dout = np.asarray(dout)
+    if keepdims or axis is None:
+        return dout  # already broadcastable: same ndim, or a scalar
+    return np.expand_dims(dout, axis)
+
+
+class Sum(Node):
+    """y = sum of x over ``axis``.  dy/dx_i = 1: every summed element receives dout unchanged."""
+
+    def __init__(self, axis: Axis = None, keepdims: bool = True):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.x_shape = np.shape(x)
+        return np.sum(x, axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, dout):
+        dout = _restore_reduced_axes(dout, self.axis, self.keepdims)
+        return (np.broadcast_to(dout, self.x_shape).copy(),)
+
+
+class Mean(Node):
+    """y = (1/n) sum of x over ``axis`` (n elements).  dy/dx_i = 1/n."""
+
+    def __init__(self, axis: Axis = None, keepdims: bool = True):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        x = np.asarray(x)
+        self.x_shape = x.shape
+        out = x.mean(axis=self.axis, keepdims=self.keepdims)
+        self.n = x.size // max(np.size(out), 1)
+        return out
+
+    def backward(self, dout):
+        dout = _restore_reduced_axes(dout, self.axis, self.keepdims)
+        return (np.broadcast_to(dout / self.n, self.x_shape).copy(),)
+
+
+class Broadcast(Node):
+    """y = x repeated to ``shape`` (numpy broadcasting).  Backward sums over the repeated axes."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        self.x_shape = np.shape(x)
+        return np.broadcast_to(x, self.shape).copy()
+
+    def backward(self, dout):
+        return (unbroadcast(dout, self.x_shape),)
+
+
+class Scale(Node):
+    """y = c * x for a constant c.  dy/dx = c."""
+
+    def __init__(self, c: float):
+        self.c = c
+
+    def forward(self, x):
+        return self.c * np.asarray(x)
+
+    def backward(self, dout):
+        return (self.c * dout,)
+
+
+# --------------------------------------------------------------------------------------------
+# Batch normalisation, node by node
+# --------------------------------------------------------------------------------------------
+
+#: The intermediate gradients of the BN backward pass under their slide names, in the order
+#: backprop reaches them (from the output towards x). ``batchnorm_graph_backward`` returns
+#: these keys next to the descriptive ones ("A1" is the same array as "dxhat", and so on).
+BN_INTERMEDIATES = {
+    "A1": "dxhat: dL/dx_hat = gamma * dout, shape (N, D)",
+    "A2": "dvar:  dL/dvar, reached through x_hat -> istd -> std -> var, shape (1, D)",
+    "A3": "dxc:   dL/dxc = dxc_direct (through x_hat) + dxc_var (through var), shape (N, D)",
+    "A4": "dmu:   dL/dmu = -sum_n dxc, shape (1, D)",
+}
+
+
+def batchnorm_graph_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
+) -> tuple[np.ndarray, dict]:
+    """Batch normalisation (training mode) built from primitive nodes.
+
+    x: (N, D); gamma, beta: (D,). Statistics over the batch axis (biased variance):
+        mu   = (1/N) sum_n x              (1, D)   Mean
+        xc   = x - mu                     (N, D)   Subtract
+        var  = (1/N) sum_n xc**2          (1, D)   Square, Mean
+        std  = sqrt(var + eps)            (1, D)   Add, Sqrt
+        istd = 1 / std                    (1, D)   Reciprocal
+        xhat = xc * istd                  (N, D)   Multiply
+        out  = gamma * xhat + beta        (N, D)   Multiply, Add
+    Returns (out, cache); cache = {"nodes": name -> node, "values": name -> array}, where the
+    names are those of the quantities above ("gamma_xhat" is gamma * xhat).
+    """
+    nodes = {
+        "mu": Mean(axis=0),
+        "xc": Subtract(),
+        "xc2": Square(),
+        "var": Mean(axis=0),
+        "var_eps": Add(),
+        "std": Sqrt(),
+        "istd": Reciprocal(),
+        "xhat": Multiply(),
+        "gamma_xhat": Multiply(),
+        "out": Add(),
+    }
+    mu = nodes["mu"].forward(x)
+    xc = nodes["xc"].forward(x, mu)
+    xc2 = nodes["xc2"].forward(xc)
+    var = nodes["var"].forward(xc2)
+    var_eps = nodes["var_eps"].forward(var, eps)
+    std = nodes["std"].forward(var_eps)
+    istd = nodes["istd"].forward(std)
+    xhat = nodes["xhat"].forward(xc, istd)
+    gamma_xhat = nodes["gamma_xhat"].forward(gamma, xhat)
+    out = nodes["out"].forward(gamma_xhat, beta)
+    values = {"mu": mu, "xc": xc, "var": var, "std": std, "istd": istd, "xhat": xhat, "out": out}
+    return out, {"nodes": nodes, "values": values}
+
+
+def batchnorm_graph_backward(
+    dout: np.ndarray, cache: dict
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Backpropagate through the BN graph node by node, from out back to x.
+
+    dout: (N, D). Returns (dx (N, D), dgamma (D,), dbeta (D,), grads), where grads holds every
+    intermediate gradient: "dxhat", "distd", "dstd", "dvar", "dxc_direct", "dxc_var", "dxc",
+    "dmu", "dx_direct", "dx_mean", and the slide names A1..A4 (see ``BN_INTERMEDIATES``):
+        A1 = dxhat = gamma * dout
+        A2 = dvar  = -1/2 (var + eps)**(-3/2) sum_n dxhat * xc
+        A3 = dxc   = dxhat / std  +  (2/N) xc * dvar
+        A4 = dmu   = -sum_n dxc          (the dvar part sums to 0, since sum_n xc = 0)
+        dx = dxc + dmu / N
+    """
+    node = cache["nodes"]
+    dgamma_xhat, dbeta = node["out"].backward(dout)
+    dgamma, dxhat = node["gamma_xhat"].backward(dgamma_xhat)
+    # xhat = xc * istd: one path goes straight to xc, the other through the statistics.
+    dxc_direct, distd = node["xhat"].backward(dxhat)
+    (dstd,) = node["istd"].backward(distd)
+    (dvar_eps,) = node["std"].backward(dstd)
+    dvar, _ = node["var_eps"].backward(dvar_eps)  # eps is a constant: its gradient is unused
+    (dxc2,) = node["var"].backward(dvar)
+    (dxc_var,) = node["xc2"].backward(dxc2)
+    dxc = dxc_direct + dxc_var  # xc feeds two nodes (xhat and xc**2): gradients add
+    dx_direct, dmu = node["xc"].backward(dxc)
+    (dx_mean,) = node["mu"].backward(dmu)
+    dx = dx_direct + dx_mean  # x feeds two nodes (xc and mu): gradients add
+    grads = {
+        "dxhat": dxhat,
+        "distd": distd,
+        "dstd": dstd,
+        "dvar": dvar,
+        "dxc_direct": dxc_direct,
+        "dxc_var": dxc_var,
+        "dxc": dxc,
+        "dmu": dmu,
+        "dx_direct": dx_direct,
+        "dx_mean": dx_mean,
+    }
+    grads.update(A1=dxhat, A2=dvar, A3=dxc, A4=dmu)
+    return dx, dgamma, dbeta, grads
+
+
+# --------------------------------------------------------------------------------------------
+# Weight decay, node by node
+# --------------------------------------------------------------------------------------------
+
+
+def weight_decay_graph_forward(weights: list[np.ndarray], lam: float) -> tuple[float, dict]:
+    """Weight-decay term 0.5 * lam * sum_l sum(W_l**2), built from nodes.
+
+    weights: the weight arrays W1, W2, ... (any shapes; not biases, gamma or beta).
+    Graph: each W_l -> Square -> Sum (to a scalar); the scalars -> Add, Add, ...; -> Scale(lam/2).
+    Returns (penalty, cache).
+    """
+    if not weights:
+        raise ValueError("weight_decay_graph_forward needs at least one weight array")
+    squares = [Square() for _ in weights]
+    sums = [Sum(axis=None, keepdims=False) for _ in weights]
+    adds = [Add() for _ in weights[1:]]
+    scale = Scale(0.5 * lam)
+    total = sums[0].forward(squares[0].forward(weights[0]))
+    for W, square, sum_, add in zip(weights[1:], squares[1:], sums[1:], adds, strict=True):
+        total = add.forward(total, sum_.forward(square.forward(W)))
+    penalty = scale.forward(total)
+    return float(penalty), {"squares": squares, "sums": sums, "adds": adds, "scale": scale}
+
+
+def weight_decay_graph_backward(dout: float, cache: dict) -> list[np.ndarray]:
+    """Backpropagate dout = dL/dpenalty (1.0 when the penalty is added to the loss).
+
+    Returns [dW1, dW2, ...] with each dW_l = dout * lam * W_l, shaped like W_l.
+    """
+    (dtotal,) = cache["scale"].backward(np.asarray(dout, dtype=np.float64))
+    # Walk the chain of Adds backwards: each splits its gradient into (running total, new sum).
+    dsums = []
+    for add in reversed(cache["adds"]):
+        dtotal, dsum = add.backward(dtotal)
+        dsums.append(dsum)
+    dsums.append(dtotal)  # the first sum started the chain
+    dsums.reverse()
+    dweights = []
+    for square, sum_, dsum in zip(cache["squares"], cache["sums"], dsums, strict=True):
+        (dsquare,) = sum_.backward(dsum)
+        (dW,) = square.backward(dsquare)
+        dweights.append(dW)
+    return dweights
