@@ -1,0 +1,201 @@
+"""Layers with forward and backward side by side (the vocabulary of the textbooks).
+
+Every layer has ``params`` (trainable arrays, updated in place by optimisers) and ``grads``
+(same keys, filled by ``backward``). ``forward(x, train=True)`` returns the output,
+``backward(dout)`` returns ``dx``. Layers never modify their inputs nor ``dout``, and work in
+the dtype of their input (float32 for training, float64 for gradient checks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from course.functions import log_softmax, sigmoid, softmax
+
+
+class Layer:
+    """Base class: no parameters; subclasses fill ``params`` and ``grads``."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Affine(Layer):
+    """out = x W + b.
+
+    W: (D, M), b: (M,). x: (N, D) or (N, d1, d2, ...) flattened to (N, D); out: (N, M).
+    backward: dx = dout W^T (in the original shape of x), dW = x^T dout, db = sum_n dout.
+    """
+
+    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+        super().__init__()
+        self.params = {"W": W, "b": b}
+        self.x: np.ndarray | None = None  # (N, D), flattened input
+        self.x_shape: tuple[int, ...] | None = None
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.x_shape = x.shape
+        self.x = x.reshape(x.shape[0], -1)
+        return self.x @ self.params["W"] + self.params["b"]
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self.grads["W"] = self.x.T @ dout
+        self.grads["b"] = np.sum(dout, axis=0)
+        return (dout @ self.params["W"].T).reshape(self.x_shape)
+
+
+class ReLU(Layer):
+    """out = max(0, x); backward: dx = dout where x > 0, else 0. Any shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mask: np.ndarray | None = None  # True where x <= 0
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.mask = x <= 0
+        return np.where(self.mask, 0, x).astype(x.dtype, copy=False)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return np.where(self.mask, 0, dout).astype(dout.dtype, copy=False)
+
+
+class Sigmoid(Layer):
+    """out = 1 / (1 + exp(-x)); backward: dx = dout * out * (1 - out). Any shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.out = sigmoid(x)
+        return self.out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * self.out * (1 - self.out)
+
+
+class Tanh(Layer):
+    """out = tanh(x); backward: dx = dout * (1 - out^2). Any shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * (1 - self.out**2)
+
+
+class SoftmaxWithLoss(Layer):
+    """Softmax followed by the mean cross-entropy loss.
+
+    forward(x, t): x (N, K) logits, t (N,) labels or (N, K) one-hot -> loss (scalar).
+    The loss is computed from the logits (log-softmax), stable for large logits.
+    backward(dout=1.0): dx = dout * (y - t_onehot) / N, with y = softmax(x); (N, K).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.y: np.ndarray | None = None  # (N, K) softmax probabilities
+        self.t: np.ndarray | None = None
+        self.loss: float | None = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray, train: bool = True) -> float:
+        n = x.shape[0]
+        logp = log_softmax(x)
+        self.y = softmax(x)
+        self.t = np.asarray(t)
+        if self.t.shape == x.shape:  # one-hot
+            self.loss = float(-np.sum(self.t * logp) / n)
+        else:
+            self.loss = float(-np.sum(logp[np.arange(n), self.t.astype(int)]) / n)
+        return self.loss
+
+    def backward(self, dout: float = 1.0) -> np.ndarray:
+        n = self.y.shape[0]
+        if self.t.shape == self.y.shape:
+            dx = self.y - self.t
+        else:
+            dx = self.y.copy()
+            dx[np.arange(n), self.t.astype(int)] -= 1
+        return dx * (dout / n)
+
+
+class Flatten(Layer):
+    """(N, d1, d2, ...) -> (N, d1*d2*...); backward reshapes dout back to the input shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.x_shape: tuple[int, ...] | None = None
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.x_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout.reshape(self.x_shape)
+
+
+class Dropout(Layer):
+    """Dropout: during training each unit is dropped (set to 0) with probability ``drop_ratio``.
+
+    Original form (``inverted=False``, the textbooks'):
+        train:     mask = rng.random(x.shape) > drop_ratio;  out = x * mask
+        inference: out = x * (1 - drop_ratio)
+    Inverted form (``inverted=True``, what PyTorch / Keras do):
+        train:     out = x * mask / (1 - drop_ratio)
+        inference: out = x
+    Both give the same expected activation in training and inference, because
+    E[mask] = 1 - drop_ratio. backward reuses the mask of the last training forward:
+    dx = dout * mask (/ (1 - drop_ratio) when inverted); after an inference forward
+    dx = dout * (1 - drop_ratio) (original) or dout (inverted).
+
+    Masks come from ``rng`` (a ``np.random.Generator``) or, if not given, from
+    ``np.random.default_rng(seed)``, so a seeded layer is repeatable. x: any shape.
+    """
+
+    def __init__(
+        self,
+        drop_ratio: float = 0.5,
+        inverted: bool = False,
+        rng: np.random.Generator | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= drop_ratio < 1.0:
+            raise ValueError(f"drop_ratio must be in [0, 1), got {drop_ratio}")
+        if rng is not None and seed is not None:
+            raise ValueError("give either rng or seed, not both")
+        self.drop_ratio = drop_ratio
+        self.inverted = inverted
+        self.rng = rng if rng is not None else np.random.default_rng(seed)
+        self.mask: np.ndarray | None = None  # (same shape as x) True = kept; None after inference
+
+    @property
+    def keep_ratio(self) -> float:
+        """1 - drop_ratio, the probability that a unit is kept."""
+        return 1.0 - self.drop_ratio
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        if train:
+            self.mask = self.rng.random(x.shape) > self.drop_ratio
+            out = x * self.mask
+            return out / self.keep_ratio if self.inverted else out
+        self.mask = None
+        return x.copy() if self.inverted else x * self.keep_ratio
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        if self.mask is None:  # the last forward was in inference mode: a constant scale
+            return dout.copy() if self.inverted else dout * self.keep_ratio
+        dx = dout * self.mask
+        return dx / self.keep_ratio if self.inverted else dx
