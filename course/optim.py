@@ -131,7 +131,7 @@ class Adadelta(Optimizer):
     PyTorch).
     """
 
-    def __init__(self, lr: float = 1.0, rho: float = 0.95, eps: float = 1e-6):
+    def __init__(self, rho: float = 0.95, eps: float = 1e-6, lr: float = 1.0):
         super().__init__(lr)
         self.rho, self.eps = rho, eps
         self.h: dict[str, np.ndarray] = {}
