@@ -5,6 +5,7 @@ import inspect
 import numpy as np
 import pytest
 
+from course.conv import AvgPool2D, Conv2D, GlobalAvgPool, MaxPool2D
 from course.gradcheck import THRESHOLDS, check_layer
 from course.layers import (
     Affine,
@@ -42,6 +43,12 @@ def _norm(cls, c, **kw):
     return make
 
 
+def _conv(dtype):
+    r = _rng()
+    w = r.standard_normal((4, 3, 3, 3)).astype(dtype)
+    return Conv2D(w, r.standard_normal(4).astype(dtype), stride=1, pad=1)
+
+
 ALL_LAYERS = {
     "Affine": (_affine, (6, 3, 4)),
     "ReLU": (lambda dtype: ReLU(), (6, 7)),
@@ -55,6 +62,10 @@ ALL_LAYERS = {
     "LayerNormalization": (_norm(LayerNormalization, 7), (6, 7)),
     "InstanceNormalization": (_norm(InstanceNormalization, 3), (6, 3, 4, 4)),
     "GroupNormalization": (_norm(GroupNormalization, 4, num_groups=2), (6, 4, 3, 3)),
+    "Conv2D": (_conv, (6, 3, 5, 5)),
+    "MaxPool2D": (lambda dtype: MaxPool2D(2, 2, stride=2), (6, 3, 4, 4)),
+    "AvgPool2D": (lambda dtype: AvgPool2D(2, 2, stride=2), (6, 3, 4, 4)),
+    "GlobalAvgPool": (lambda dtype: GlobalAvgPool(), (6, 3, 4, 4)),
 }
 
 
