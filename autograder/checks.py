@@ -44,19 +44,29 @@ def load_fixture(stem: str, folder: str | Path | None = None) -> dict[str, np.nd
 
 def _as_array(name: str, value: Any) -> np.ndarray:
     if value is None:
-        _fail(f"{name} が None です。値を return していますか?", "関数の最後に return を書き忘れていないか確認してください。")
+        _fail(
+            f"{name} が None です。値を return していますか?",
+            "関数の最後に return を書き忘れていないか確認してください。",
+        )
     try:
         return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        _fail(f"{name} を数値の配列 (ndarray) に変換できません: 型は {type(value).__name__} です。", None)
+        kind = type(value).__name__
+        _fail(f"{name} を数値の配列 (ndarray) に変換できません: 型は {kind} です。", None)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def check_shape(name: str, actual: Any, expected_shape: tuple[int, ...], hint: str | None = None) -> None:
+def check_shape(
+    name: str, actual: Any, expected_shape: tuple[int, ...], hint: str | None = None
+) -> None:
     """``actual`` has ``expected_shape``."""
     shape = np.shape(actual)
     if tuple(shape) != tuple(expected_shape):
-        _fail(f"形状 (shape) が違います: {name} の shape は {shape}、期待値は {tuple(expected_shape)}", hint)
+        _fail(
+            f"形状 (shape) が違います: {name} の shape は {shape}、"
+            f"期待値は {tuple(expected_shape)}",
+            hint,
+        )
 
 
 def check_close(
@@ -99,7 +109,11 @@ def check_gradient(
     check_shape(name, a, n.shape, hint)
     err = rel_error(a, n)
     if not np.isfinite(err) or err >= threshold:
-        _fail(f"勾配チェック失敗 (gradient check): {name} の相対誤差 {err:.1e} > 閾値 {threshold:.0e}", hint)
+        _fail(
+            f"勾配チェック失敗 (gradient check): {name} の相対誤差 {err:.1e} "
+            f"> 閾値 {threshold:.0e}",
+            hint,
+        )
     return err
 
 

@@ -1,4 +1,4 @@
-"""The notebook checks fail with kind Japanese messages naming quantity, error, threshold and hint."""
+"""Notebook checks fail with kind Japanese messages: quantity, error, threshold, hint."""
 
 from __future__ import annotations
 

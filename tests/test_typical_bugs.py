@@ -1,9 +1,9 @@
-"""Every typical learner bug listed in autograder/specs fails a *visible* test, with a pointed message.
+"""Every typical learner bug in autograder/specs fails a *visible* test with a pointed message.
 
 For each bug: the solution notebook's code cells (hidden tests removed) run in order with the bug
 applied to the named solution cell; every cell before the named test cell must still run, and the
 test cell itself must raise an AssertionError whose message contains the expected words. A control
-run without bugs shows the visible tests pass on the reference solution, so the failure is the bug's.
+run without bugs shows the visible tests pass on the reference solution: the failure is the bug's.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
-"""Per-notebook grading specs: fixtures, typical learner bugs and the partial sample's expected points.
+"""Per-notebook grading specs: fixtures, typical learner bugs, the partial sample's points.
 
 Each module in this package describes one notebook:
 
-- ``NOTEBOOK``: ``"day4/4_1_batch_normalization_layer"`` (assignment/notebook stem)
+- ``NOTEBOOK``: e.g. ``"day4/4_1_batch_normalization_layer"`` (assignment/stem)
 - ``make_fixtures() -> dict[str, np.ndarray]``: reference outputs for the visible tests, generated
   deterministically from the reference library and stored beside the notebook
 - ``TYPICAL_BUGS``: realistic learner mistakes, each shown (by ``tests/test_typical_bugs.py``) to
   fail a visible test with a message that points at it
-- ``PARTIAL_BUGS`` / ``PARTIAL_EXPECTED``: the bugs in the "partly correct" sample submission and the
-  exact points each graded cell must give it
+- ``PARTIAL_BUGS`` / ``PARTIAL_EXPECTED``: the bugs in the "partly correct" sample submission
+  and the exact points each graded cell must give it
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from types import ModuleType
 
 @dataclass(frozen=True)
 class Bug:
-    """A typical learner mistake, made by replacing ``old`` with ``new`` in solution cell ``cell``."""
+    """A typical learner mistake: ``old`` replaced by ``new`` in solution cell ``cell``."""
 
     name: str
     cell: str  # grade_id of the solution cell
@@ -57,7 +57,8 @@ def apply_bugs(code: str, cell: str, bugs: list[Bug]) -> str:
         count = code.count(bug.old)
         if count != 1:
             raise ValueError(
-                f"bug {bug.name!r}: {bug.old!r} occurs {count} times in cell {cell!r}, expected once"
+                f"bug {bug.name!r}: {bug.old!r} occurs {count} times in cell {cell!r}, "
+                "expected once"
             )
         code = code.replace(bug.old, bug.new)
     return code
