@@ -30,8 +30,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	@$(BIN)/python -m autograder demo
 
+# The solution notebooks are executed top to bottom by nbval (stored without outputs, so nbval checks
+# that every cell runs); everything else is in tests/.
 test: $(STAMP)
-	@$(QUICK) $(BIN)/python -m pytest -q -p no:cacheprovider --cov=course --cov-report=term:skip-covered tests
+	@$(QUICK) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval \
+		--ignore-glob='*/.ipynb_checkpoints/*' --ignore=tests/data \
+		--cov=course --cov-report=term:skip-covered tests solutions
 
 test-full: $(STAMP)
 	@$(BIN)/python -m pytest -q -p no:cacheprovider --nbval solutions
