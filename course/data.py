@@ -376,6 +376,7 @@ def _write_atomically(file: Path, **arrays: np.ndarray) -> None:
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
+            os.chmod(tmp, 0o644)  # mkstemp makes it 0600; let a shared cache dir be read by all
             os.replace(tmp, file)
         except BaseException:
             os.unlink(tmp)

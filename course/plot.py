@@ -104,18 +104,20 @@ def _plot_acc(ax, history: History, colour: str, label: str) -> None:
 
 
 def activation_histograms(
-    stats: Mapping[str, Any],
+    stats: Any,
     bins: int = 30,
     value_range: tuple[float, float] | None = None,
     title: str | None = None,
 ) -> Figure:
     """One histogram per layer, left to right in the order of `stats`.
 
-    stats: layer name -> raw activations (any shape; histogrammed with `bins` over `value_range`,
+    stats: a `course.hooks.ActivationRecorder` (its `.stats` are used), or layer name -> raw
+    activations (any shape; histogrammed with `bins` over `value_range`,
     default the data range), or -> a dict with precomputed "hist" (counts) and "bin_edges" (as
     from `np.histogram`, e.g. recorded by `course.hooks.ActivationRecorder`), optionally "mean"
     and "std", which are written in the axis title.
     """
+    stats = getattr(stats, "stats", stats)  # an ActivationRecorder
     if not stats:
         raise ValueError("stats is empty: no layer to plot")
     fig, axes = plt.subplots(1, len(stats), figsize=(2.6 * len(stats), 2.8), squeeze=False,

@@ -82,6 +82,19 @@ def test_activation_histograms_from_precomputed_histograms():
     assert "mean 0.500" in fig.axes[0].get_title()
 
 
+def test_activation_histograms_from_an_activation_recorder():
+    from course.hooks import ActivationRecorder
+    from course.net import MultiLayerNet
+
+    net = MultiLayerNet(20, [10, 10, 10], 3, activation="sigmoid")
+    activations = {name: layer for name, layer in net.layers.items() if name.startswith("Sigmoid")}
+    with ActivationRecorder(activations, range=(0, 1)) as recorder:
+        net.predict(np.random.default_rng(0).standard_normal((50, 20)))
+    fig = plot.activation_histograms(recorder)
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes] == ["Sigmoid1", "Sigmoid2",
+                                                                   "Sigmoid3"]
+
+
 def test_weight_histograms_plot_weights_only_by_default():
     rng = np.random.default_rng(0)
     params = {"W1": rng.standard_normal((5, 4)), "b1": np.zeros(4), "gamma1": np.ones(4),
