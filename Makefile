@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-# Experiments in notebooks run at their small deterministic size in tests and CI.
-QUICK  := DLCOURSE_QUICK=1
+# Experiments in notebooks run at their small deterministic size in tests and CI, with one BLAS
+# thread per process: on 2 cores, small matrices and several kernels, threads only fight.
+QUICK  := DLCOURSE_QUICK=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: help venv demo test test-full lab lab-instructor lint fixtures release bench clean
 
