@@ -1,0 +1,207 @@
+"""The grading CLI: ``python -m autograder COMMAND`` (console script ``dlcourse-grade``).
+
+    release DAY|all [--out DIR] [--check]  solutions/DAY -> assignments/DAY (GenerateAssignment)
+    fixtures [--check]                  solutions/<day>/fixtures/<stem>.npz from the spec modules
+    samples [--check]                   autograder/samples/<student>/ and expected.json
+    collect DAY SRC                     returned notebooks (folder or .zip) -> workspace submitted/
+    grade DAY [--student S ...]         nbgrader Autograde, in this one process
+    feedback DAY [--student S ...]      feedback HTML, hidden tests stripped
+    report DAY [--csv PATH]             student x notebook x points, from the gradebook
+    demo                                all of it on the sample submissions of Day 4
+
+Exit status: 0 done; 1 a check failed, or something could not be graded (message on stderr);
+2 wrong usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder.config import CELL_TIMEOUT, DB_URL_ENV, WORKSPACE_ENV, Course
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder",
+        description="Release, collect, autograde and report dlcourse assignments with nbgrader.",
+    )
+    parser.add_argument("--workspace", help=f"grading workspace (default ${WORKSPACE_ENV} "
+                        "or <repo>/grading)")
+    parser.add_argument("--db-url", help=f"gradebook SQLAlchemy URL (default ${DB_URL_ENV} or "
+                        "sqlite:///<workspace>/gradebook.db)")
+    parser.add_argument("--repo", type=Path, help="course repository holding solutions/ and "
+                        "assignments/ (default: the checkout this package lives in)")
+    parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT,
+                        help=f"seconds per cell under autograding (default {CELL_TIMEOUT})")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("release", help="generate assignments/DAY from solutions/DAY")
+    p.add_argument("day", help='e.g. day4; "all": every day in solutions/')
+    p.add_argument("--out", type=Path, help="write to OUT/DAY instead (gradebook untouched)")
+    p.add_argument("--check", action="store_true",
+                   help="regenerate into a temporary folder; fail if assignments/DAY differs")
+
+    p = commands.add_parser("fixtures", help="write the visible tests' fixture files")
+    p.add_argument("--check", action="store_true", help="fail if a committed fixture is stale")
+
+    p = commands.add_parser("samples", help="build the sample submissions and expected.json")
+    p.add_argument("--check", action="store_true", help="fail if the committed samples are stale")
+
+    p = commands.add_parser("collect", help="copy returned notebooks into the workspace")
+    p.add_argument("day")
+    p.add_argument("src", type=Path, help="folder or .zip of <student>/[DAY/]<notebook>.ipynb")
+
+    p = commands.add_parser("grade", help="autograde the submissions of DAY")
+    p.add_argument("day")
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
+
+    p = commands.add_parser("feedback", help="feedback HTML for the autograded submissions")
+    p.add_argument("day")
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
+
+    p = commands.add_parser("report", help="grade table (terminal and CSV)")
+    p.add_argument("day")
+    p.add_argument("--csv", type=Path, help="also write the table to this CSV file")
+
+    commands.add_parser("demo", help="release Day 4, grade the samples, print the table")
+    return parser
+
+
+class Failed(Exception):
+    """A command ran but its outcome is a failure (exit status 1)."""
+
+
+def _release(course: Course, args: argparse.Namespace) -> None:
+    from autograder.release import check_release, release, source_days
+
+    days = source_days(course) if args.day == "all" else [args.day]
+    if args.check:
+        problems = [f"{day}: {p}" for day in days for p in check_release(course, day)]
+        if problems:
+            raise Failed("assignments/ is out of sync with solutions/ (run: make release):\n  "
+                         + "\n  ".join(problems))
+        print(f"assignments/ is in sync with solutions/ ({', '.join(days)})")
+        return
+    for day in days:
+        folder = release(course, day, out=args.out)
+        print(f"released {len(list(folder.glob('*.ipynb')))} notebooks to {folder}")
+
+
+def _fixtures(course: Course, args: argparse.Namespace) -> None:
+    from autograder.fixture_files import check_fixtures, write_fixtures
+
+    if args.check:
+        stale = check_fixtures(course)
+        if stale:
+            lines = [f"{path}: {'; '.join(problems)}" for path, problems in stale.items()]
+            raise Failed("stale fixtures (run: make fixtures):\n  " + "\n  ".join(lines))
+        print("every fixture is up to date")
+        return
+    written = write_fixtures(course)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"{len(written)} fixture file(s) written, the others were up to date")
+
+
+def _samples(course: Course, args: argparse.Namespace) -> None:
+    from autograder.samples import build_samples, check_samples
+
+    if args.check:
+        problems = check_samples(course)
+        if problems:
+            raise Failed("stale sample submissions (run: python -m autograder samples):\n  "
+                         + "\n  ".join(problems))
+        print("the sample submissions are up to date")
+        return
+    print(f"wrote the sample submissions and expected.json to {build_samples(course)}")
+
+
+def _collect(course: Course, args: argparse.Namespace) -> None:
+    from autograder.collect import collect
+
+    result = collect(course, args.day, args.src)
+    for student, notebooks in result.students.items():
+        print(f"collected {student}: {len(notebooks)} notebook(s)")
+        if student in result.archived:
+            print(f"  earlier submission kept in {result.archived[student]}")
+    for line in result.skipped:
+        print(f"skipped {line}")
+    submitted = course.workspace / "submitted"
+    print(f"{len(result.students)} submission(s) of {args.day} in {submitted}")
+
+
+def _print_graded(graded) -> None:  # noqa: ANN001 (autograder.grading.Graded)
+    status = "ok" if graded.ok else f"FAILED: {graded.error}"
+    print(f"  {graded.student}/{graded.notebook}  {graded.seconds:.1f} s  {status}", flush=True)
+
+
+def _grade(course: Course, args: argparse.Namespace) -> None:
+    from autograder.grading import grade
+
+    results = grade(course, args.day, args.student, on_result=_print_graded)
+    failed = [g for g in results if not g.ok]
+    print(f"graded {len(results) - len(failed)} of {len(results)} notebooks "
+          f"(gradebook {course.db_url})")
+    if failed:
+        raise Failed(f"{len(failed)} notebook(s) could not be graded; see {course.log_file}")
+
+
+def _feedback(course: Course, args: argparse.Namespace) -> None:
+    from autograder.grading import feedback
+
+    results = feedback(course, args.day, args.student, on_result=_print_graded)
+    print(f"feedback HTML in {course.workspace / 'feedback'}")
+    if any(not g.ok for g in results):
+        raise Failed(f"feedback failed for some students; see {course.log_file}")
+
+
+def _report(course: Course, args: argparse.Namespace) -> None:
+    from autograder.report import format_table, grade_table, write_csv
+
+    table = grade_table(course, args.day)
+    print(format_table(table))
+    if args.csv:
+        write_csv(table, args.csv)
+        print(f"wrote {args.csv}")
+
+
+def _demo(course: Course, args: argparse.Namespace) -> None:
+    from autograder.demo import run_demo
+
+    run_demo(course, say=lambda line: print(line, flush=True))
+
+
+COMMANDS = {
+    "release": _release,
+    "fixtures": _fixtures,
+    "samples": _samples,
+    "collect": _collect,
+    "grade": _grade,
+    "feedback": _feedback,
+    "report": _report,
+    "demo": _demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status."""
+    from autograder.collect import CollectError
+    from autograder.demo import DemoError
+    from autograder.grading import GradingError
+    from autograder.release import ReleaseError
+    from autograder.report import ReportError
+    from autograder.samples import SampleError
+
+    # Failures we can explain in one message; anything else is a bug and keeps its traceback.
+    explained = (Failed, CollectError, DemoError, GradingError, ReleaseError, ReportError,
+                 SampleError, FileNotFoundError)
+    args = _parser().parse_args(argv)
+    course = Course.from_options(args.workspace, args.db_url, args.timeout, args.repo)
+    try:
+        COMMANDS[args.command](course, args)
+    except explained as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
