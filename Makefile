@@ -51,7 +51,7 @@ fixtures: $(STAMP)
 	@$(BIN)/python -m autograder fixtures
 
 release: $(STAMP)
-	@$(BIN)/python -m autograder release day4
+	@$(BIN)/python -m autograder release all && $(BIN)/python -m autograder samples
 
 bench: $(STAMP)
 	@$(BIN)/python -m bench

@@ -50,11 +50,15 @@ def _fresh_workspace(space: Path) -> None:
     (space / MARKER).write_text("made by `python -m autograder demo`; wiped by the next run\n")
 
 
-def mismatches(expected: dict, got: dict) -> list[str]:
-    """Cells whose points differ from expected.json (student/notebook/grade_id: got vs expected)."""
-    problems = []
+def mismatches(expected: dict, got: dict, day: str = DAY) -> list[str]:
+    """How the graded cells of ``day`` differ from expected.json ("student/notebook/cell: ...")."""
+    graded = {nb for notebooks in got.values() for nb in notebooks}
+    problems = [f"{nb}: not in expected.json (stale samples: python -m autograder samples)"
+                for nb in sorted(graded - set(expected.get("reference", {})))]
     for student in STUDENTS:
         for notebook, cells in expected.get(student, {}).items():
+            if not notebook.startswith(f"{day}/"):
+                continue
             actual = got.get(student, {}).get(notebook, {})
             for grade_id, points in cells.items():
                 if actual.get(grade_id) != points:
