@@ -16,9 +16,14 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder.config import Course
 from autograder.logfile import nbgrader_logger, noise_to
+
+if TYPE_CHECKING:
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
 
 
 @dataclass
@@ -54,8 +59,11 @@ class Session:
         self.course.workspace.mkdir(parents=True, exist_ok=True)
         _alembic_on_path()
         self._stack.enter_context(noise_to(self.course.log_file))
-        # Short private folder for the kernels' Unix sockets (the path length limit is ~100 bytes).
-        ipc_dir = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="dlc-"))
+        # Short private folder for the kernels' Unix sockets (the path length limit is ~100
+        # bytes); Windows has no Unix sockets for ZeroMQ, kernels stay on TCP there.
+        ipc_dir = None
+        if os.name != "nt":
+            ipc_dir = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="dlc-"))
         config = self.course.nbgrader_config(ipc_dir=ipc_dir)
         config.Exchange.root = str(self.course.workspace / "exchange")  # unused, but must exist
 
@@ -69,10 +77,13 @@ class Session:
         self._stack.close()
 
     @property
-    def coursedir(self):  # noqa: ANN201 (nbgrader's CourseDirectory; untyped upstream)
+    def coursedir(self) -> CourseDirectory:
         return self.api.coursedir
 
-    def _run(self, converter_class: type, config=None, **coursedir_values: str) -> Outcome:  # noqa: ANN001
+    def _run(
+        self, converter_class: type, config: Config | None = None, **coursedir_values: str
+    ) -> Outcome:
+        """Run one nbgrader converter with ``coursedir_values`` set for the call only."""
         from nbgrader.utils import capture_log, temp_attrs
 
         log = nbgrader_logger()

@@ -5,8 +5,11 @@ the notebook is executed top to bottom (nbclient, cwd = its folder, DLCOURSE_QUI
 allowed; every error output must then be either
 
 1. ``NotImplementedError``: raised by a stub, in its own cell or from any later cell calling it;
-2. ``NameError`` for a name that an earlier solution cell would have defined (it appears in that
-   cell's solution code) when that released cell itself stopped at ``NotImplementedError``.
+2. ``NameError`` for a name that an earlier cell would have defined had it not stopped at
+   ``NotImplementedError``: the name appears in that cell's code (for a solution cell, in its
+   solution code); a cell stopped by such a ``NameError`` counts as stopped in turn. E.g.
+   ``results = sweep(...)`` stops at the learner's stub, and the plot cell after it cannot
+   find ``results``.
 
 Any other error is a failure inside our own code.
 """
@@ -123,7 +126,7 @@ def _unexplained_errors(source: nbformat.NotebookNode, run: nbformat.NotebookNod
         for c in source.cells
         if c.metadata.get("nbgrader", {}).get("solution")
     }
-    stopped: list[str] = []  # solution code of released solution cells that raised at top level
+    stopped: list[str] = []  # code of the cells that stopped at NotImplementedError
     problems = []
     for index, cell in enumerate(run.cells):
         if cell.cell_type != "code":
@@ -131,13 +134,13 @@ def _unexplained_errors(source: nbformat.NotebookNode, run: nbformat.NotebookNod
         meta = cell.metadata.get("nbgrader", {})
         for error in (o for o in cell.outputs if o.output_type == "error"):
             if error.ename == "NotImplementedError":
-                if meta.get("solution"):
-                    stopped.append(solution_code.get(meta.get("grade_id"), ""))
+                stopped.append(solution_code.get(meta.get("grade_id"), cell.source))
                 continue
             missing = re.match(r"name '(\w+)' is not defined", error.evalue)
             if error.ename == "NameError" and missing and any(
                 re.search(rf"\b{missing.group(1)}\b", code) for code in stopped
             ):
+                stopped.append(cell.source)  # it stopped too: its own names cascade further
                 continue
             where = meta.get("grade_id", f"cell {index}")
             problems.append(f"{where}: {error.ename}: {error.evalue}")
@@ -161,3 +164,28 @@ def test_released_notebook_run_as_is_fails_only_at_the_stubs(
     assert _unexplained_errors(source, nb) == []
     errors = [o.get("ename") for c in nb.cells for o in c.get("outputs", [])]
     assert "NotImplementedError" in errors
+
+
+def test_stub_rule_accepts_cascades_and_flags_other_errors():
+    def cell(source: str, ename: str | None, evalue: str = "", **nbgrader: object):
+        c = nbformat.v4.new_code_cell(source, metadata={"nbgrader": nbgrader} if nbgrader else {})
+        if ename:
+            c.outputs = [nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[])]
+        return c
+
+    source = nbformat.v4.new_notebook(cells=[
+        cell("### BEGIN SOLUTION\nnet = build()\n### END SOLUTION", None, grade_id="net",
+             solution=True),
+    ])
+    run = nbformat.v4.new_notebook(cells=[
+        cell("# YOUR CODE HERE\nraise NotImplementedError()", "NotImplementedError",
+             grade_id="net", solution=True),
+        cell("history = train(net)", "NameError", "name 'net' is not defined"),
+        cell("plot(history)", "NameError", "name 'history' is not defined"),
+        cell("curve = history_of(x)", "ZeroDivisionError", "division by zero"),
+        cell("plot(other)", "NameError", "name 'other' is not defined"),
+    ])
+    assert _unexplained_errors(source, run) == [
+        "cell 3: ZeroDivisionError: division by zero",
+        "cell 4: NameError: name 'other' is not defined",
+    ]
