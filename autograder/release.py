@@ -82,10 +82,14 @@ def _same_arrays(a: Path, b: Path) -> bool:
     with np.load(a, allow_pickle=False) as x, np.load(b, allow_pickle=False) as y:
         if sorted(x.files) != sorted(y.files):
             return False
-        return all(
-            x[k].dtype == y[k].dtype and x[k].shape == y[k].shape and np.array_equal(x[k], y[k])
-            for k in x.files
-        )
+        return all(_same_array(x[k], y[k]) for k in x.files)
+
+
+def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same dtype, shape and values; NaN equals NaN (fixtures may hold NaN on purpose)."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
 
 
 def compare_releases(committed: Path, fresh: Path) -> list[str]:

@@ -189,3 +189,15 @@ def test_stub_rule_accepts_cascades_and_flags_other_errors():
         "cell 3: ZeroDivisionError: division by zero",
         "cell 4: NameError: name 'other' is not defined",
     ]
+
+
+def test_compare_releases_treats_nan_as_equal_to_nan(tmp_path: Path):
+    import numpy as np
+
+    curve = np.array([0.5, np.nan, np.nan])  # e.g. a curve padded after early stopping
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        np.savez(tmp_path / name / "f.npz", curve=curve)
+    assert compare_releases(tmp_path / "a", tmp_path / "b") == []
+    np.savez(tmp_path / "b" / "f.npz", curve=np.array([0.5, np.nan, 1.0]))
+    assert compare_releases(tmp_path / "a", tmp_path / "b") == ["out of date: f.npz"]
