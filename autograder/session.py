@@ -13,12 +13,13 @@ import os
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder.config import Course
+from autograder.config import KERNEL_ENV, Course
 from autograder.logfile import nbgrader_logger, noise_to
 
 if TYPE_CHECKING:
@@ -48,6 +49,22 @@ def _alembic_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
+@contextmanager
+def _kernel_environment() -> Iterator[None]:
+    """``KERNEL_ENV`` in ``os.environ`` (which kernels inherit) for the session, then restored."""
+    saved = {key: os.environ.get(key) for key in KERNEL_ENV}
+    for key, value in KERNEL_ENV.items():
+        os.environ.setdefault(key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 class Session:
     """nbgrader's API for ``course``; use as a context manager (``with Session(course) as s``)."""
 
@@ -59,6 +76,7 @@ class Session:
         self.course.workspace.mkdir(parents=True, exist_ok=True)
         _alembic_on_path()
         self._stack.enter_context(noise_to(self.course.log_file))
+        self._stack.enter_context(_kernel_environment())
         # Short private folder for the kernels' Unix sockets (the path length limit is ~100
         # bytes); Windows has no Unix sockets for ZeroMQ, kernels stay on TCP there.
         ipc_dir = None

@@ -127,3 +127,14 @@ def test_root_nbgrader_config_loads_the_same_configuration(monkeypatch: pytest.M
     assert loaded.IgnorePattern == expected.IgnorePattern
     assert loaded.OverwriteCells == expected.OverwriteCells
     assert loaded.GenerateFeedback == expected.GenerateFeedback
+
+
+def test_grading_kernels_get_one_blas_thread_unless_set(tmp_path: Path, monkeypatch):
+    from autograder.session import Session
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    with Session(Course.from_options(workspace=tmp_path)):
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+        assert os.environ["OMP_NUM_THREADS"] == "3"  # the instructor's own value wins
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
