@@ -75,9 +75,9 @@ def dead_fraction(a: np.ndarray) -> float:
 def make_fixtures() -> dict[str, np.ndarray]:
     """Initialiser outputs, crafted arrays for the statistics, and the experiments' statistics."""
     fx: dict[str, np.ndarray] = {
-        "normal_W": init.normal(50, 200, 0.05, np.random.default_rng(0)),
-        "xavier_W": init.xavier(50, 200, np.random.default_rng(0)),
-        "he_W": init.he(50, 200, np.random.default_rng(0)),
+        "normal_W": init.normal(20, 60, 0.05, np.random.default_rng(0)),
+        "xavier_W": init.xavier(20, 60, np.random.default_rng(0)),
+        "he_W": init.he(20, 60, np.random.default_rng(0)),
     }
     rng = np.random.default_rng(24)
     fx["rec_x"] = rng.normal(size=(8, 6))
