@@ -14,15 +14,28 @@
 
 from __future__ import annotations
 
+import re
+
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
-from nbgrader.preprocessors import ClearHiddenTests, OverwriteCells
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
+from traitlets import List
 
 TRACEBACK_NOTE = (
     "(非公開テスト (hidden tests) を含むセルのため、"
     "トレースバック (traceback) は省略しています)"
 )
+
+
+def _free_id(nb: NotebookNode, wanted: str) -> str:
+    """``wanted`` made a valid nbformat cell id (``[a-zA-Z0-9-_]{1,64}``) not yet used in ``nb``."""
+    base = re.sub(r"[^a-zA-Z0-9_-]", "-", wanted)[:60]
+    taken = {cell.get("id") for cell in nb.cells}
+    candidate, n = base, 1
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
 
 
 class RestoreMissingCells(OverwriteCells):
@@ -52,6 +65,8 @@ class RestoreMissingCells(OverwriteCells):
                 grade_cell.max_score,
                 is_solution=grade_cell.name in solution_ids,
             )
+            # nbformat 4.5 wants a cell id; upstream leaves it out (a warning per restored cell).
+            restored["id"] = _free_id(nb, f"restored-{grade_cell.name}")
             earlier = source_ids[: source_ids.index(grade_cell.name)]
             anchors = [p for p in (position(name) for name in reversed(earlier)) if p is not None]
             nb.cells.insert(anchors[0] + 1 if anchors else 0, restored)
@@ -60,6 +75,12 @@ class RestoreMissingCells(OverwriteCells):
 
 class ClearHiddenTestsAndTracebacks(ClearHiddenTests):
     """``ClearHiddenTests`` that also cuts tracebacks, which would quote the hidden lines."""
+
+    # Configurable like nbconvert's own (HTMLExporter configures it for every preprocessor): an
+    # unconfigurable copy of the trait makes traitlets warn once per feedback page.
+    display_data_priority = List(
+        NbGraderPreprocessor.class_traits()["display_data_priority"].default()
+    ).tag(config=True)
 
     def preprocess_cell(
         self, cell: NotebookNode, resources: ResourcesDict, cell_index: int

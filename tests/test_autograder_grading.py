@@ -113,6 +113,7 @@ def test_deleted_test_cells_are_reinserted_and_graded(graded):
     # back in place: each test cell after its prose cell, which follows the solution cell
     assert ids.index("test_square") == ids.index("test_square_md") + 1
     assert ids.index("test_cube") == ids.index("test_cube_md") + 1
+    assert len({c.get("id") for c in nb.cells} - {None}) == len(nb.cells)  # valid nbformat 4.5
 
 
 def test_failing_hidden_test_costs_the_cell(graded):
