@@ -154,8 +154,10 @@ class Adam(Optimizer):
         m <- beta1 * m + (1 - beta1) * dW           v <- beta2 * v + (1 - beta2) * dW * dW
         m_hat = m / (1 - beta1**t)                   v_hat = v / (1 - beta2**t)
         W <- W - lr * m_hat / (sqrt(v_hat) + eps)
-    Without the correction, m and v start near 0 (they start at 0) and the first steps are
-    too small; with it, the first step is lr * dW / (|dW| + eps) ~ lr * sign(dW).
+    m and v start at 0, so both are biased towards 0 early on. v is biased far more (1 - beta2
+    is tiny), so without the correction the first steps are too *large*: m / sqrt(v) is about
+    (1 - beta1) / sqrt(1 - beta2) = 3.2 at t = 1 with the defaults. With it, the first step is
+    lr * dW / (|dW| + eps) ~ lr * sign(dW).
     """
 
     def __init__(
