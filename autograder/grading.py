@@ -40,9 +40,13 @@ def submitted_students(course: Course, day: str) -> list[str]:
 def _ensure_assignment(session: Session, day: str) -> None:
     """The gradebook must know ``day`` (cells, points, checksums) before anything is graded.
 
-    A fresh workspace gets it from the source, through a release into a throwaway folder.
+    A fresh workspace, or a gradebook recorded before notebooks were added to ``day``, gets it
+    from the source through a release into a throwaway folder (what ``release`` records too).
     """
-    if session.has_assignment(day):
+    source = {p.stem for p in (session.course.source_dir / day).glob("*.ipynb")}
+    if not source:
+        raise GradingError(f"no notebooks in {session.course.source_dir / day}")
+    if session.recorded_notebooks(day) == source:
         return
     with tempfile.TemporaryDirectory(prefix="dlcourse-release-") as scratch:
         outcome = session.generate_assignment(day, out=Path(scratch), record=True)

@@ -153,13 +153,12 @@ class Session:
         self.api.update_config(config)
         return self._run(GenerateFeedback, assignment_id=day, student_id=student)
 
-    def has_assignment(self, day: str) -> bool:
-        """The gradebook knows assignment ``day`` (its notebooks, grade cells and checksums)."""
+    def recorded_notebooks(self, day: str) -> set[str] | None:
+        """Notebooks of ``day`` in the gradebook (None: ``day`` was never recorded there)."""
         from nbgrader.api import Gradebook, MissingEntry
 
         with Gradebook(self.course.db_url, self.coursedir.course_id) as gradebook:
             try:
-                gradebook.find_assignment(day)
+                return {nb.name for nb in gradebook.find_assignment(day).notebooks}
             except MissingEntry:
-                return False
-        return True
+                return None

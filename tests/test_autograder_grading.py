@@ -194,3 +194,20 @@ def test_workspace_paths(graded):
     for step in ("submitted", "autograded", "feedback"):
         assert (course.workspace / step / "reference" / DAY).is_dir()
     assert Path(course.db_url.removeprefix("sqlite:///")) == course.workspace / "gradebook.db"
+
+
+def test_notebook_added_after_the_last_release_is_recorded_and_graded(tmp_path: Path):
+    from autograder.grading import grade
+    from autograder.release import release
+
+    course = make_tiny_course(tmp_path)
+    release(course, DAY)  # records tiny in the gradebook
+    source = course.source_dir / DAY
+    (source / "tiny2.ipynb").write_bytes((source / "tiny.ipynb").read_bytes())
+    submitted = course.workspace / "submitted" / "alice" / DAY
+    submitted.mkdir(parents=True)
+    for stem in ("tiny", "tiny2"):
+        (submitted / f"{stem}.ipynb").write_bytes((source / "tiny.ipynb").read_bytes())
+    results = grade(course, DAY)
+    assert [(g.notebook, g.ok) for g in results] == [("tiny", True), ("tiny2", True)]
+    assert grade_table(course, DAY).rows["alice"]["tiny2"].cells == POINTS
