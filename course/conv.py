@@ -3,9 +3,16 @@
 im2col lays every filter-sized patch of the input out as one row, so a convolution becomes a
 single matrix product (the textbooks' implementation). Loops run over the FH * FW filter
 positions only, never over pixels.
+
+The layers keep the patches in the order im2col fills them, (N, C*FH*FW, OH*OW), and multiply
+image by image (a batched matrix product): the output then comes out as (N, FN, OH, OW) with no
+transpose, and no (N*OH*OW, C*FH*FW) copy is made. Pooling works on the FH*FW strided views
+"element (u, v) of every window" of the input (``_window_elements``), without any patch matrix.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -22,6 +29,59 @@ def conv_output_size(in_size: int, filter_size: int, stride: int = 1, pad: int =
     return out
 
 
+def _window_elements(
+    img: np.ndarray, FH: int, FW: int, stride: int, OH: int, OW: int
+) -> list[np.ndarray]:
+    """The FH*FW views img[:, :, i*stride + u, j*stride + v] over (i, j), for (u, v) row-major.
+
+    img: (N, C, H, W) (already padded). Each view is (N, C, OH, OW): element (u, v) of every
+    window. Writing into a view writes into img.
+    """
+    return [
+        img[:, :, fy : fy + stride * OH : stride, fx : fx + stride * OW : stride]
+        for fy in range(FH)
+        for fx in range(FW)
+    ]
+
+
+def _pad(x: np.ndarray, pad: int, value: float = 0.0) -> np.ndarray:
+    """x with ``pad`` rows/columns of ``value`` around H and W (x itself when pad = 0)."""
+    if pad == 0:
+        return x
+    return np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], constant_values=value)
+
+
+def _patches(
+    x: np.ndarray, FH: int, FW: int, stride: int = 1, pad: int = 0, pad_value: float = 0.0
+) -> np.ndarray:
+    """(N, C, H, W) -> (N, C*FH*FW, OH*OW), the numbers of im2col laid out per image.
+
+    patches[n, (c, u, v), (i, j)] = xpad[n, c, i*stride + u, j*stride + v]; im2col is its
+    transpose, flattened over (n, i, j).
+    """
+    N, C, H, W = x.shape
+    OH = conv_output_size(H, FH, stride, pad)
+    OW = conv_output_size(W, FW, stride, pad)
+    patches = np.empty((N, C, FH * FW, OH, OW), dtype=x.dtype)
+    for k, element in enumerate(_window_elements(_pad(x, pad, pad_value), FH, FW, stride, OH, OW)):
+        patches[:, :, k] = element
+    return patches.reshape(N, C * FH * FW, OH * OW)
+
+
+def _add_patches(
+    dpatches: np.ndarray, input_shape: tuple[int, ...], FH: int, FW: int, stride: int, pad: int
+) -> np.ndarray:
+    """The adjoint of _patches: (N, C*FH*FW, OH*OW) -> (N, C, H, W), overlaps summed."""
+    N, C, H, W = input_shape
+    OH = conv_output_size(H, FH, stride, pad)
+    OW = conv_output_size(W, FW, stride, pad)
+    dpatches = dpatches.reshape(N, C, FH * FW, OH, OW)
+    img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=dpatches.dtype)
+    for k, element in enumerate(_window_elements(img, FH, FW, stride, OH, OW)):
+        element += dpatches[:, :, k]
+    return img[:, :, pad : H + pad, pad : W + pad]
+
+
 def im2col(
     x: np.ndarray, FH: int, FW: int, stride: int = 1, pad: int = 0, pad_value: float = 0.0
 ) -> np.ndarray:
@@ -31,17 +91,9 @@ def im2col(
     ``(i * stride, j * stride)`` of the padded input, flattened in (C, FH, FW) order.
     ``pad_value`` fills the border (0 for convolution, -inf for max pooling).
     """
-    N, C, H, W = x.shape
-    OH = conv_output_size(H, FH, stride, pad)
-    OW = conv_output_size(W, FW, stride, pad)
-    img = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], constant_values=pad_value)
-    col = np.empty((N, C, FH, FW, OH, OW), dtype=x.dtype)
-    for fy in range(FH):
-        y_max = fy + stride * OH
-        for fx in range(FW):
-            x_max = fx + stride * OW
-            col[:, :, fy, fx, :, :] = img[:, :, fy:y_max:stride, fx:x_max:stride]
-    return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * OH * OW, -1)
+    N, C = x.shape[:2]
+    patches = _patches(x, FH, FW, stride, pad, pad_value)  # (N, C*FH*FW, OH*OW)
+    return patches.transpose(0, 2, 1).reshape(-1, C * FH * FW)
 
 
 def col2im(
@@ -52,17 +104,9 @@ def col2im(
     Each patch row is added back at its position; where patches overlap, values are summed
     (which is exactly what the backward pass of im2col needs).
     """
-    N, C, H, W = input_shape
-    OH = conv_output_size(H, FH, stride, pad)
-    OW = conv_output_size(W, FW, stride, pad)
-    col = col.reshape(N, OH, OW, C, FH, FW).transpose(0, 3, 4, 5, 1, 2)
-    img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=col.dtype)
-    for fy in range(FH):
-        y_max = fy + stride * OH
-        for fx in range(FW):
-            x_max = fx + stride * OW
-            img[:, :, fy:y_max:stride, fx:x_max:stride] += col[:, :, fy, fx, :, :]
-    return img[:, :, pad : H + pad, pad : W + pad]
+    N = input_shape[0]
+    dpatches = col.reshape(N, -1, col.shape[1]).transpose(0, 2, 1)  # (N, C*FH*FW, OH*OW)
+    return _add_patches(dpatches, input_shape, FH, FW, stride, pad)
 
 
 class Conv2D(Layer):
@@ -72,6 +116,10 @@ class Conv2D(Layer):
     out[n, f, i, j] = sum_{c, u, v} W[f, c, u, v] * xpad[n, c, i*stride + u, j*stride + v] + b[f].
     As matrices: out = col @ W_col + b with col = im2col(x) and W_col = W.reshape(FN, -1).T.
     backward: dW_col = col^T dout, db = sum dout, dx = col2im(dout @ W_col^T).
+
+    The products are computed image by image on ``patches`` (N, C*FH*FW, OH*OW), the same
+    numbers as col: out[n] = W.reshape(FN, -1) @ patches[n] is already (FN, OH*OW), so the
+    output needs no transpose. ``col`` (im2col of the last input) is built from it on demand.
     """
 
     def __init__(self, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0) -> None:
@@ -80,7 +128,14 @@ class Conv2D(Layer):
         self.stride = stride
         self.pad = pad
         self.x_shape: tuple[int, ...] | None = None
-        self.col: np.ndarray | None = None  # (N*OH*OW, C*FH*FW)
+        self.patches: np.ndarray | None = None  # (N, C*FH*FW, OH*OW)
+
+    @property
+    def col(self) -> np.ndarray | None:
+        """im2col of the last input, (N*OH*OW, C*FH*FW) (a copy made from ``patches``)."""
+        if self.patches is None:
+            return None
+        return self.patches.transpose(0, 2, 1).reshape(-1, self.patches.shape[1])
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         W, b = self.params["W"], self.params["b"]
@@ -91,22 +146,24 @@ class Conv2D(Layer):
         OH = conv_output_size(H, FH, self.stride, self.pad)
         OW = conv_output_size(Wd, FW, self.stride, self.pad)
         self.x_shape = x.shape
-        self.col = im2col(x, FH, FW, self.stride, self.pad)
-        out = self.col @ W.reshape(FN, -1).T + b  # (N*OH*OW, FN)
-        return out.reshape(N, OH, OW, FN).transpose(0, 3, 1, 2)
+        self.patches = _patches(x, FH, FW, self.stride, self.pad)
+        out = W.reshape(FN, -1) @ self.patches  # (N, FN, OH*OW): one product per image
+        out += b.reshape(FN, 1)
+        return out.reshape(N, FN, OH, OW)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         W = self.params["W"]
         FN, C, FH, FW = W.shape
-        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)  # (N*OH*OW, FN)
-        self.grads["b"] = dout.sum(axis=0)
-        self.grads["W"] = (self.col.T @ dout).T.reshape(W.shape)
-        dcol = dout @ W.reshape(FN, -1)
-        return col2im(dcol, self.x_shape, FH, FW, self.stride, self.pad)
+        dout = dout.reshape(dout.shape[0], FN, -1)  # (N, FN, OH*OW)
+        self.grads["b"] = dout.sum(axis=(0, 2))
+        # dW_col^T = sum_n dout[n] patches[n]^T: per image, then summed over the batch
+        self.grads["W"] = (dout @ self.patches.transpose(0, 2, 1)).sum(axis=0).reshape(W.shape)
+        dpatches = W.reshape(FN, -1).T @ dout  # (N, C*FH*FW, OH*OW)
+        return _add_patches(dpatches, self.x_shape, FH, FW, self.stride, self.pad)
 
 
 class _Pool2D(Layer):
-    """Shared part of max and average pooling: windows via im2col, one row per window."""
+    """Shared part of max and average pooling: the window elements as FH*FW strided views."""
 
     pad_value = 0.0
 
@@ -120,24 +177,34 @@ class _Pool2D(Layer):
         self.pad = pad
         self.x_shape: tuple[int, ...] | None = None
 
-    def _windows(self, x: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) -> (N*OH*OW*C, pool_h*pool_w), one pooling window per row."""
-        self.x_shape = x.shape
-        col = im2col(x, self.pool_h, self.pool_w, self.stride, self.pad, self.pad_value)
-        return col.reshape(-1, self.pool_h * self.pool_w)
-
-    def _to_image(self, pooled: np.ndarray) -> np.ndarray:
-        """(N*OH*OW*C,) -> (N, C, OH, OW)."""
-        N, C, H, W = self.x_shape
+    def _out_size(self, x_shape: tuple[int, ...]) -> tuple[int, int]:
+        H, W = x_shape[2:]
         OH = conv_output_size(H, self.pool_h, self.stride, self.pad)
         OW = conv_output_size(W, self.pool_w, self.stride, self.pad)
-        return pooled.reshape(N, OH, OW, C).transpose(0, 3, 1, 2)
+        return OH, OW
 
-    def _from_windows(self, dwin: np.ndarray) -> np.ndarray:
-        """Gradient per window element (N*OH*OW*C, pool_h*pool_w) -> dx (N, C, H, W)."""
-        N, C = self.x_shape[:2]
-        dcol = dwin.reshape(-1, C * self.pool_h * self.pool_w)
-        return col2im(dcol, self.x_shape, self.pool_h, self.pool_w, self.stride, self.pad)
+    def _elements(self, x: np.ndarray) -> list[np.ndarray]:
+        """(N, C, H, W) -> pool_h*pool_w contiguous (N, C, OH, OW): element (u, v) of each window.
+
+        Copied once from the strided views: every later operation on them is then a fast
+        contiguous one.
+        """
+        self.x_shape = x.shape
+        img = _pad(x, self.pad, self.pad_value)
+        OH, OW = self._out_size(x.shape)
+        views = _window_elements(img, self.pool_h, self.pool_w, self.stride, OH, OW)
+        return [np.ascontiguousarray(view) for view in views]
+
+    def _image_gradient(self, delements: Iterable[np.ndarray], dtype: np.dtype) -> np.ndarray:
+        """Gradients of the window elements (one (N, C, OH, OW) per (u, v)) -> dx (N, C, H, W)."""
+        N, C, H, W = self.x_shape
+        p, s = self.pad, self.stride
+        OH, OW = self._out_size(self.x_shape)
+        dimg = np.zeros((N, C, H + 2 * p + s - 1, W + 2 * p + s - 1), dtype=dtype)
+        views = _window_elements(dimg, self.pool_h, self.pool_w, s, OH, OW)
+        for view, delement in zip(views, delements, strict=True):
+            view += delement  # overlapping windows (stride < pool size) add up
+        return dimg[:, :, p : H + p, p : W + p]
 
 
 class MaxPool2D(_Pool2D):
@@ -145,21 +212,36 @@ class MaxPool2D(_Pool2D):
 
     x: (N, C, H, W) -> (N, C, OH, OW). ``stride`` defaults to ``pool_h``. Padding uses -inf
     (as PyTorch), so a padded border never wins the max.
-    backward: each window's gradient goes to its maximum element (``arg_max``).
+    backward: each window's gradient goes to its maximum element. ``max_index`` (N, C, OH, OW)
+    is the index u * pool_w + v of the first maximum in each window (the one np.argmax picks);
+    ``arg_max`` is the same in im2col's window order, (N*OH*OW*C,).
     """
 
     pad_value = -np.inf
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
-        win = self._windows(x)
-        self.arg_max = np.argmax(win, axis=1)
-        return self._to_image(win[np.arange(win.shape[0]), self.arg_max])
+        elements = self._elements(x)
+        out = elements[0].copy()
+        for element in elements[1:]:
+            np.maximum(out, element, out=out)
+        # the first element equal to the maximum: going from the last index down to 0, set the
+        # index to k where element k is a maximum (arithmetic, not a masked copy: a mask like
+        # ReLU's zeros makes branches ten times slower)
+        count = len(elements)
+        self.max_index = np.full(out.shape, count - 1, dtype=np.min_scalar_type(count))
+        for k in range(count - 2, -1, -1):
+            self.max_index -= (elements[k] == out) * (self.max_index - k)
+        return out
+
+    @property
+    def arg_max(self) -> np.ndarray:
+        """Index of each window's maximum in im2col's window order: (N*OH*OW*C,)."""
+        return self.max_index.transpose(0, 2, 3, 1).reshape(-1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        flat = dout.transpose(0, 2, 3, 1).reshape(-1)  # same (n, i, j, c) order as the windows
-        dwin = np.zeros((flat.size, self.pool_h * self.pool_w), dtype=dout.dtype)
-        dwin[np.arange(flat.size), self.arg_max] = flat
-        return self._from_windows(dwin)
+        count = self.pool_h * self.pool_w
+        delements = (dout * (self.max_index == k) for k in range(count))
+        return self._image_gradient(delements, dout.dtype)
 
 
 class AvgPool2D(_Pool2D):
@@ -170,13 +252,16 @@ class AvgPool2D(_Pool2D):
     """
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
-        return self._to_image(self._windows(x).mean(axis=1))
+        elements = self._elements(x)
+        total = elements[0].copy()
+        for element in elements[1:]:
+            total += element
+        return total / len(elements)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        flat = dout.transpose(0, 2, 3, 1).reshape(-1, 1)
-        size = self.pool_h * self.pool_w
-        dwin = np.broadcast_to(flat / size, (flat.shape[0], size))
-        return self._from_windows(dwin)
+        count = self.pool_h * self.pool_w
+        share = dout / count
+        return self._image_gradient((share for _ in range(count)), dout.dtype)
 
 
 class GlobalAvgPool(Layer):

@@ -133,8 +133,10 @@ class MultiLayerNet:
 
     def loss(self, x: np.ndarray, t: np.ndarray, train: bool = True) -> float:
         """L = cross_entropy(softmax(predict(x)), t) + 0.5 * lam * sum_l sum(W_l**2)."""
-        data_loss = self.last_layer.forward(self.predict(x, train), t)
-        return float(data_loss) + self.regularizer.penalty(self.params)
+        data_loss = float(self.last_layer.forward(self.predict(x, train), t))
+        if not self.regularizer.lam:  # no weight decay: skip a pass over every weight
+            return data_loss
+        return data_loss + self.regularizer.penalty(self.params)
 
     def accuracy(self, x: np.ndarray, t: np.ndarray) -> float:
         """Fraction of argmax predictions (inference mode) equal to the labels."""
@@ -151,8 +153,13 @@ class MultiLayerNet:
         """
         self.last_loss = self.loss(x, t, train=True)
         dout = self.last_layer.backward(1.0)
-        for layer in reversed(self.layers.values()):
+        first, *rest = self.layers.values()
+        for layer in reversed(rest):
             dout = layer.backward(dout)
+        if type(first) is Affine:  # the input needs no gradient: dW and db only, no dout W^T
+            first.backward_params(dout)
+        else:  # a replaced first layer (e.g. a learner's own Affine): its full backward
+            first.backward(dout)
         grads = {name: layer.grads[key] for name, (layer, key) in self._owners.items()}
         if self.weight_decay_lambda:
             for name, decay in self.regularizer.gradient(self.params).items():

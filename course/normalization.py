@@ -10,7 +10,8 @@ in the axes of the statistics:
     GroupNormalization     (C/G, H, W) after splitting C into G groups    -> per (sample, group)
 
 Variances are biased (divide by the count m, not m - 1). The backward pass is the same fused
-closed form for all of them (see ``_normalize_backward``).
+closed form for all of them (see ``_normalize_backward``); BatchNormalization, the layer of every
+training step, writes it with dgamma and dbeta, which it computes anyway (fewer array passes).
 """
 
 from __future__ import annotations
@@ -52,6 +53,34 @@ def _param_axes(x: np.ndarray) -> tuple[int, ...]:
     return (0,) + tuple(range(2, x.ndim))
 
 
+def _reusable(
+    buffer: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype, inputs: tuple
+) -> np.ndarray:
+    """``buffer`` if it has this shape and dtype and overlaps none of ``inputs``, else a new array.
+
+    Where a layer writes one of its own caches; never an output, never an input.
+    """
+    if (
+        buffer is not None
+        and buffer.shape == shape
+        and buffer.dtype == dtype
+        and buffer.flags.c_contiguous
+        and not any(np.may_share_memory(buffer, a) for a in inputs)
+    ):
+        return buffer
+    return np.empty(shape, dtype=dtype)
+
+
+def _sum_of_products(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum(a * b) over every axis but the feature/channel axis 1: (D,) or (C,).
+
+    One pass over a and b with no (N, D) temporary (einsum), the same numbers as
+    ``np.sum(a * b, axis=_param_axes(a))``.
+    """
+    subscripts = "nd,nd->d" if a.ndim == 2 else "nchw,nchw->c"
+    return np.einsum(subscripts, a, b)
+
+
 class _AffineNormalization(Layer):
     """Shared part: out = gamma * x_hat + beta, dgamma = sum(dout * x_hat), dbeta = sum(dout)."""
 
@@ -70,7 +99,9 @@ class _AffineNormalization(Layer):
                 f"gamma has shape {self.params['gamma'].shape}, expected ({shape[1]},) "
                 f"for input of shape {xn.shape}"
             )
-        return self.params["gamma"].reshape(shape) * xn + self.params["beta"].reshape(shape)
+        out = xn * self.params["gamma"].reshape(shape)
+        out += self.params["beta"].reshape(shape)  # in place: out is our own new array
+        return out
 
     def _param_grads(self, dout: np.ndarray) -> np.ndarray:
         """Fill dgamma, dbeta; return dxhat = dout * gamma."""
@@ -99,10 +130,13 @@ class BatchNormalization(_AffineNormalization):
     dtype) at the first forward unless given. Training caches: ``xc``, ``std``, ``xn``
     (x_hat), ``batch_size``.
 
-    backward (train), with dxhat = dout * gamma and means over the batch axes:
-        dx = (dxhat - mean(dxhat) - x_hat * mean(dxhat * x_hat)) / std
-        dgamma = sum(dout * x_hat),  dbeta = sum(dout)
-    backward (inference): the statistics are constants, dx = dxhat / sqrt(running_var + eps).
+    backward (train), with m values per statistic (m = N, or N*H*W) and sums over the batch axes:
+        dbeta = sum(dout),  dgamma = sum(dout * x_hat)
+        dx = gamma / std * (dout - dbeta / m - x_hat * dgamma / m)
+    the closed form of notebook 4_5: dout - mean(dout) is the path through the mean,
+    x_hat * mean(dout * x_hat) the path through the variance (dxhat = dout * gamma, so the
+    means of dxhat and dxhat * x_hat are gamma * dbeta / m and gamma * dgamma / m).
+    backward (inference): the statistics are constants, dx = dout * gamma / sqrt(running_var + eps).
     """
 
     def __init__(
@@ -129,27 +163,41 @@ class BatchNormalization(_AffineNormalization):
         if self.running_var is None:
             self.running_var = np.ones(shape[1], dtype=x.dtype)
         self.train_mode = train
+        count = x.size // shape[1]  # values per statistic: N, or N*H*W
+        mu = x.sum(axis=axes) / count if train else self.running_mean  # (D,) or (C,)
+        # xc and xn go into the arrays of the previous call when the shape allows (_reusable):
+        # a new large array every step costs page faults (docs/performance.md)
+        xc = _reusable(self.xc, x.shape, np.result_type(x, mu), (x,))
+        self.xc = np.subtract(x, mu.reshape(shape), out=xc)
         if train:
-            mu = x.mean(axis=axes)  # (D,) or (C,)
-            self.xc = x - mu.reshape(shape)
-            var = (self.xc**2).mean(axis=axes)  # biased: divide by the count
-            self.std = np.sqrt(var + self.eps).reshape(shape)
-            self.xn = self.xc / self.std
+            var = _sum_of_products(self.xc, self.xc) / count  # biased: / count, not count - 1
             self.batch_size = x.shape[0]
             m = self.momentum
             self.running_mean = m * self.running_mean + (1 - m) * mu
             self.running_var = m * self.running_var + (1 - m) * var
         else:
-            self.xc = x - self.running_mean.reshape(shape)
-            self.std = np.sqrt(self.running_var.reshape(shape) + self.eps)
-            self.xn = self.xc / self.std
+            var = self.running_var
+        self.std = np.sqrt(var + self.eps).reshape(shape)
+        xn = _reusable(self.xn, x.shape, np.result_type(self.xc, self.std), (x, self.xc))
+        self.xn = np.divide(self.xc, self.std, out=xn)
         return self._scale_shift(self.xn)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dxhat = self._param_grads(dout)
+        shape = _param_shape(dout)
+        gamma = self.params["gamma"]
+        dbeta = np.sum(dout, axis=_param_axes(dout))
+        dgamma = _sum_of_products(dout, self.xn)
+        self.grads["gamma"] = dgamma.reshape(gamma.shape)
+        self.grads["beta"] = dbeta.reshape(gamma.shape)
+        scale = gamma.reshape(shape) / self.std  # gamma / std, broadcast per feature/channel
         if not self.train_mode:
-            return dxhat / self.std
-        return _normalize_backward(dxhat, self.xn, self.std, _param_axes(dout))
+            return dout * scale
+        m = dout.size // shape[1]  # values per statistic
+        dx = self.xn * (-dgamma / m).reshape(shape)  # - x_hat * mean(dout * x_hat)
+        dx += dout
+        dx -= (dbeta / m).reshape(shape)  # - mean(dout)
+        dx *= scale
+        return dx
 
 
 class _FixedAxesNormalization(_AffineNormalization):
