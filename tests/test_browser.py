@@ -1,0 +1,484 @@
+"""The course in a real browser: `make lab` and `make lab-instructor` driven by Chromium.
+
+One learner server (`make lab` on a temporary copy of the released Day 4 notebook 4_1, with the
+reference and the partly correct sample beside it) and one instructor server (`make
+lab-instructor` on a temporary course root holding a verbatim copy of the repository's
+nbgrader_config.py, whose grading workspace holds the three sample submissions of 4_1, graded by
+`python -m autograder` while the learner tests run). Playwright drives Debian's Chromium
+(``executable_path``; Playwright's own browser download is never used) with a fresh profile.
+
+Nothing here writes into the repository, except the screenshots in docs/images/ when
+``DLCOURSE_SCREENSHOTS=1`` (they need a Japanese font: Debian's fonts-noto-cjk).
+
+Pitfalls handled: the kernel must be idle before cells run; JupyterLab 4 renders off-screen cells
+with ``content-visibility``, so their text is read with ``textContent``, not ``innerText``;
+every selector is scoped to the visible notebook panel or to the Formgrader frame.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+from chromium import chromium, missing_browser, screenshot
+
+from autograder.samples import build_notebook_samples, graded_points
+from autograder.specs import spec_for
+
+REPO = Path(__file__).resolve().parents[1]
+DAY, STEM = "day4", "4_1_batch_normalization_layer"
+NOTEBOOK = f"{DAY}/{STEM}"
+STARTUP_SECONDS = 90  # a server or a kernel on a busy 2-core CI machine
+RUN_SECONDS = 120  # run all cells, or Validate (a fresh kernel runs the whole notebook)
+
+
+def _skip_reason() -> str | None:
+    if shutil.which("make") is None:
+        return "make is not installed (the tests start JupyterLab through `make lab`)"
+    return missing_browser()
+
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or ""),
+]
+
+
+# --- servers ---------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Lab:
+    """A JupyterLab server started by a Makefile target."""
+
+    base: str  # http://127.0.0.1:PORT
+    token: str
+    process: subprocess.Popen
+    log: Path
+
+    def url(self, path: str = "lab") -> str:
+        sep = "&" if "?" in path else "?"
+        return f"{self.base}/{path}{sep}token={self.token}"
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"JupyterLab exited ({self.process.returncode}):\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(self.url("api/status"), timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        pytest.fail(f"JupyterLab did not answer within {STARTUP_SECONDS} s:\n{self.tail()}")
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
+
+    def terminate(self) -> None:
+        # make and the server run in a session of their own: end exactly that process group.
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+
+    def wait_stopped(self) -> None:
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def _jupyter_env(home: Path) -> dict[str, str]:
+    """This process's environment with every per-user Jupyter folder moved into ``home``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("JUPYTER", "DLCOURSE_WORKSPACE", "LAB_"))}
+    user_config = home / "config"
+    # JupyterLab's news prompt would cover part of the screenshots; the learner view turns it
+    # off itself (deploy/lab/learner), the instructor view only here.
+    (user_config / "labconfig").mkdir(parents=True, exist_ok=True)
+    (user_config / "labconfig" / "page_config.json").write_text(
+        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}\n')
+    env.update(
+        JUPYTER_CONFIG_DIR=str(user_config),
+        JUPYTER_DATA_DIR=str(home / "data"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+        IPYTHONDIR=str(home / "ipython"),
+        MPLCONFIGDIR=str(home / "matplotlib"),
+    )
+    return env
+
+
+def _start_lab(target: str, variables: dict[str, str], env: dict[str, str], log: Path) -> Lab:
+    """``make TARGET`` with this Python's environment; checks the URL it prints first."""
+    port, token = _free_port(), secrets.token_hex(16)
+    port_variable = "INSTRUCTOR_PORT" if target == "lab-instructor" else "LAB_PORT"
+    command = [
+        "make", "-s", "--no-print-directory", "-C", str(REPO),
+        "-o", ".venv/.installed-stamp",  # the test's own environment is the installed one
+        target, f"BIN={Path(sys.executable).parent}", f"{port_variable}={port}",
+        "LAB_FLAGS=--no-browser",
+        *(f"{name}={value}" for name, value in variables.items()),
+    ]
+    process = subprocess.Popen(
+        command, env={**env, "LAB_TOKEN": token}, stdout=subprocess.PIPE,
+        stderr=log.open("w"), text=True, start_new_session=True,
+    )
+    lab = Lab(f"http://127.0.0.1:{port}", token, process, log)
+    first_line = process.stdout.readline()
+    assert f"http://127.0.0.1:{port}/lab?token={token}" in first_line, (
+        f"make {target} should print the URL first; printed {first_line!r}\n{lab.tail()}")
+    return lab
+
+
+def _sample_notebooks() -> tuple[dict[str, nbformat.NotebookNode], dict[str, dict[str, float]]]:
+    """reference / blank / partial versions of the released 4_1 (autograder.samples)."""
+    released = nbformat.read(REPO / "assignments" / DAY / f"{STEM}.ipynb", as_version=4)
+    source = nbformat.read(REPO / "solutions" / DAY / f"{STEM}.ipynb", as_version=4)
+    return build_notebook_samples(released, source, NOTEBOOK)
+
+
+def _copy_notebook(nb: nbformat.NotebookNode, folder: Path, day_dir: str) -> None:
+    """``nb`` as ``folder/<STEM>.ipynb`` with its fixture file beside it, as a release has."""
+    (folder / "fixtures").mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / f"{STEM}.ipynb")
+    shutil.copy(REPO / day_dir / DAY / "fixtures" / f"{STEM}.npz", folder / "fixtures")
+
+
+@dataclass
+class Course:
+    learner: Lab
+    instructor: Lab
+    grading: subprocess.Popen
+    grading_log: Path
+    expected: dict[str, dict[str, float]]  # student -> grade_id -> points (4_1)
+
+    def wait_for_grading(self) -> None:
+        try:
+            code = self.grading.wait(timeout=STARTUP_SECONDS * 2)
+        except subprocess.TimeoutExpired:
+            pytest.fail("grading the sample submissions took too long")
+        assert code == 0, self.grading_log.read_text()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Course]:
+    """Grading (in the background), the learner server and the instructor server, all at once."""
+    tmp = tmp_path_factory.mktemp("browser")
+    notebooks, expected = _sample_notebooks()
+
+    # The learner's folder mirrors assignments/: day4/ holds the untouched release; the
+    # reference and the partly correct sample sit in folders of their own.
+    learner_root = tmp / "learner"
+    _copy_notebook(notebooks["blank"], learner_root / DAY, "assignments")
+    for student in ("reference", "partial"):
+        _copy_notebook(notebooks[student], learner_root / student / DAY, "assignments")
+
+    # The instructor's course root: the real nbgrader_config.py (so Formgrader lists the real
+    # days), and a workspace under the root (Formgrader requires it) where the samples of 4_1
+    # are collected and graded against a source that holds 4_1 only (so the gradebook's Day 4
+    # is worth the 10 points of 4_1).
+    course_root = tmp / "course"
+    course_root.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", course_root)
+    grading_repo = tmp / "grading-repo"
+    _copy_notebook(nbformat.read(REPO / "solutions" / DAY / f"{STEM}.ipynb", as_version=4),
+                   grading_repo / "solutions" / DAY, "solutions")
+    _copy_notebook(notebooks["blank"], grading_repo / "assignments" / DAY, "assignments")
+    returned = tmp / "returned"
+    for student, nb in notebooks.items():
+        (returned / student / DAY).mkdir(parents=True)
+        nbformat.write(nb, returned / student / DAY / f"{STEM}.ipynb")
+    workspace = course_root / "grading"
+    cli = [sys.executable, "-m", "autograder", "--repo", str(grading_repo),
+           "--workspace", str(workspace)]
+    grading_log = tmp / "grading.log"
+    grading = subprocess.Popen(
+        ["sh", "-c", f"{shlex.join([*cli, 'collect', DAY, str(returned)])} && "
+                     f"{shlex.join([*cli, 'grade', DAY])}"],
+        stdout=grading_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("DLCOURSE_WORKSPACE")},
+    )
+
+    learner = _start_lab("lab", {"LEARNER_ROOT": str(learner_root)},
+                         _jupyter_env(tmp / "learner-home"), tmp / "learner-lab.log")
+    instructor = _start_lab("lab-instructor", {"COURSE_ROOT": str(course_root)},
+                            {**_jupyter_env(tmp / "instructor-home"),
+                             "DLCOURSE_WORKSPACE": str(workspace)},
+                            tmp / "instructor-lab.log")
+    try:
+        learner.wait_ready()
+        instructor.wait_ready()
+        yield Course(learner, instructor, grading, grading_log, expected)
+    finally:
+        for lab in (learner, instructor):  # both shut their kernels down at the same time
+            lab.terminate()
+        for lab in (learner, instructor):
+            lab.wait_stopped()
+        if grading.poll() is None:
+            os.killpg(grading.pid, signal.SIGTERM)
+            grading.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with chromium() as browser:
+        yield browser
+
+
+# --- the notebook in the browser -------------------------------------------------------------
+
+PANEL = ".jp-NotebookPanel:visible"
+ERROR_OUTPUT = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+STDOUT_OUTPUT = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stdout']"
+# The prompts ("[ ]:", "[3]:", "[*]:") of the visible notebook's code cells.
+PROMPTS = """() => {
+  const panel = [...document.querySelectorAll('.jp-NotebookPanel')]
+    .find(p => !p.classList.contains('lm-mod-hidden'));
+  return panel ? [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+    .map(p => p.textContent.trim()) : [];
+}"""
+# True once the visible notebook's kernel is idle, no code cell is queued or running ([*]), and
+# the prompts differ from `before` (so a run that has not started yet does not count as done).
+SETTLED = """(before) => {
+  const panel = [...document.querySelectorAll('.jp-NotebookPanel')]
+    .find(p => !p.classList.contains('lm-mod-hidden'));
+  const indicator = panel && panel.querySelector('.jp-Notebook-ExecutionIndicator');
+  if (!indicator || indicator.dataset.status !== 'idle') return false;
+  const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+    .map(p => p.textContent.trim());
+  return prompts.length > 0 && !prompts.some(p => p.includes('*'))
+    && JSON.stringify(prompts) !== JSON.stringify(before);
+}"""
+
+
+def _new_tab(browser, lab: Lab, path: str):  # noqa: ANN001, ANN202 (playwright objects)
+    """A new tab opening ``path`` in JupyterLab (not waiting for its kernel)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(STARTUP_SECONDS * 1000)
+    page.goto(lab.url(f"lab/tree/{path}?reset"))
+    return page
+
+
+def _wait_settled(page, before: list[str], seconds: float) -> None:  # noqa: ANN001
+    page.locator(PANEL).wait_for()
+    page.wait_for_function(SETTLED, arg=before, timeout=seconds * 1000)
+
+
+def _start_run_all(page) -> list[str]:  # noqa: ANN001
+    """Run > Run All Cells (the kernel must be idle); returns the prompts from before."""
+    before = page.evaluate(PROMPTS)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    return before
+
+
+def _texts(page, selector: str) -> list[str]:  # noqa: ANN001
+    # textContent: off-screen cells are not rendered, so their innerText is empty.
+    return page.locator(f"{PANEL} {selector}").all_text_contents()
+
+
+def _hide_file_browser(page) -> None:  # noqa: ANN001
+    page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
+
+
+def _show_end_of(page, selector: str, index: int = 0) -> None:  # noqa: ANN001
+    """Scroll the notebook until the end of the ``index``-th ``selector`` is at its bottom.
+
+    Cells scrolled into view render (content-visibility) and change height, so repeat.
+    """
+    target = page.locator(f"{PANEL} {selector}").nth(index)
+    scroller = page.locator(f"{PANEL} .jp-WindowedPanel-outer")
+    for _ in range(10):
+        target.evaluate("e => e.scrollIntoView({block: 'end'})")
+        page.wait_for_timeout(200)
+        box, view = target.bounding_box(), scroller.bounding_box()
+        if box and view and abs(box["y"] + box["height"] - view["y"] - view["height"]) < 40:
+            return
+
+
+LEARNER_PATHS = {
+    "blank": f"{DAY}/{STEM}.ipynb",
+    "reference": f"reference/{DAY}/{STEM}.ipynb",
+    "partial": f"partial/{DAY}/{STEM}.ipynb",
+}
+
+
+@pytest.fixture(scope="module")
+def learner_pages(course: Course, browser) -> Iterator[dict]:  # noqa: ANN001
+    """The three notebooks, each in its own tab, run top to bottom (Run All Cells).
+
+    They load and run side by side (three kernels at once); the tests only read the results.
+    """
+    pages = {name: _new_tab(browser, course.learner, path) for name, path in LEARNER_PATHS.items()}
+    try:
+        for page in pages.values():
+            _wait_settled(page, [], STARTUP_SECONDS)  # the kernel is idle: cells may run
+        screenshot(pages["blank"], "learner-notebook.png")
+        before = {name: _start_run_all(page) for name, page in pages.items()}
+        for name, page in pages.items():
+            _wait_settled(page, before[name], RUN_SECONDS)
+        yield pages
+    finally:
+        for page in pages.values():
+            page.close()
+
+
+@pytest.fixture(scope="module")
+def validation(learner_pages: dict) -> dict[str, tuple[str, str]]:
+    """Validate pressed in the reference's and the blank's tab: (dialog class, text) of each."""
+    shots = {"reference": "learner-validate-success.png", "blank": "learner-validate-failed.png"}
+    for name in shots:
+        toolbar = learner_pages[name].locator(f"{PANEL} .jp-Toolbar")
+        toolbar.get_by_role("button", name="Validate").click()
+    results = {}
+    for name, shot in shots.items():
+        page = learner_pages[name]
+        message = page.locator(".jp-Dialog #validation-message")
+        message.wait_for(timeout=RUN_SECONDS * 1000)
+        results[name] = (message.get_attribute("class") or "", message.text_content() or "")
+        # Show the end of the message (for a failure: the error, below the failing cell).
+        message.locator(":scope > *").last.evaluate("e => e.scrollIntoView({block: 'end'})")
+        screenshot(page, shot)
+        page.locator(".jp-Dialog").get_by_role("button", name="Ok").click()
+    return results
+
+
+def test_blank_release_runs_until_the_first_stub_and_stops_with_not_implemented_error(
+    learner_pages: dict,
+) -> None:
+    page = learner_pages["blank"]
+    errors = _texts(page, ERROR_OUTPUT)
+    assert len(errors) == 1, errors  # our setup cells ran cleanly; run-all stopped at one error
+    assert "NotImplementedError" in errors[0]
+    # The innermost frame is the learner's stub (# YOUR CODE HERE), not our code.
+    lines = errors[0].rstrip().splitlines()
+    assert lines[-1].strip() == "NotImplementedError:"
+    innermost = [i for i, line in enumerate(lines) if line.startswith("--->")][-1]
+    assert "raise NotImplementedError()" in lines[innermost]
+    assert "# YOUR CODE HERE" in lines[innermost - 1]
+    _hide_file_browser(page)
+    _show_end_of(page, ERROR_OUTPUT)
+    screenshot(page, "learner-not-implemented.png")
+
+
+def test_reference_solution_passes_every_visible_test(learner_pages: dict) -> None:
+    page = learner_pages["reference"]
+    assert _texts(page, ERROR_OUTPUT) == []
+    passed = [line for text in _texts(page, STDOUT_OUTPUT)
+              for line in text.splitlines() if line.startswith("OK: ")]
+    source = nbformat.read(REPO / "solutions" / DAY / f"{STEM}.ipynb", as_version=4)
+    assert len(passed) == len(graded_points(source))  # one "OK: ..." per graded test cell
+    _hide_file_browser(page)
+    _show_end_of(page, STDOUT_OUTPUT, index=-1)
+    screenshot(page, "learner-tests-pass.png")
+
+
+def test_partly_correct_solution_shows_a_japanese_message_with_a_hint(learner_pages: dict) -> None:
+    page = learner_pages["partial"]
+    errors = _texts(page, ERROR_OUTPUT)
+    assert len(errors) == 1, errors
+    # Run-all stops at the first graded cell that one of the sample's bugs breaks, with the
+    # message the spec promises for that bug, and a hint.
+    spec = spec_for(NOTEBOOK)
+    order = list(graded_points(nbformat.read(
+        REPO / "solutions" / DAY / f"{STEM}.ipynb", as_version=4)))
+    first_bug = min((b for b in spec.TYPICAL_BUGS if b.name in spec.PARTIAL_BUGS),
+                    key=lambda b: order.index(b.caught_by))
+    assert "CheckFailure" in errors[0]  # autograder.checks' AssertionError
+    assert first_bug.message_contains in errors[0]
+    assert "ヒント: " in errors[0]
+    _hide_file_browser(page)
+    _show_end_of(page, ERROR_OUTPUT)
+    screenshot(page, "learner-failure-message.png")
+
+
+def test_validate_reports_success_for_the_reference_solution(validation: dict) -> None:
+    kind, text = validation["reference"]
+    assert "validation-success" in kind, text
+    assert "Success! Your notebook passes all the tests." in text
+
+
+def test_validate_reports_failure_for_the_blank_release(validation: dict) -> None:
+    kind, text = validation["blank"]
+    assert "validation-failed" in kind, text
+    assert "The following cell failed:" in text and "NotImplementedError" in text
+
+
+def _nbgrader_menu(page) -> list[str]:  # noqa: ANN001
+    page.get_by_role("menuitem", name="Nbgrader", exact=True).click()
+    items = page.locator(".lm-Menu:visible .lm-Menu-itemLabel").all_text_contents()
+    page.keyboard.press("Escape")
+    return [item for item in items if item.strip()]  # separators have empty labels
+
+
+@pytest.fixture(scope="module")
+def instructor_page(course: Course, browser):  # noqa: ANN001, ANN201
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(STARTUP_SECONDS * 1000)
+    page.goto(course.instructor.url("lab?reset"))
+    page.get_by_role("menuitem", name="Nbgrader", exact=True).wait_for()
+    yield page
+    page.close()
+
+
+def test_learner_view_hides_the_instructor_tools(
+    course: Course, learner_pages: dict, instructor_page,  # noqa: ANN001
+) -> None:
+    learner = learner_pages["blank"]
+    assert _nbgrader_menu(learner) == ["Assignment List"]
+    assert {"Formgrader", "Create assignment"} <= set(_nbgrader_menu(instructor_page))
+    # The Create Assignment cell toolbar sits in the right sidebar, for instructors only.
+    assert instructor_page.get_by_title("Create Assignment").count() == 1
+    assert learner.get_by_title("Create Assignment").count() == 0
+    # And the learner's server has no Formgrader behind the menu either.
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(course.learner.url("formgrader"), timeout=10)
+    assert missing.value.code == 404
+
+
+def test_formgrader_shows_day4_and_the_graded_sample_submissions(
+    course: Course, instructor_page,  # noqa: ANN001
+) -> None:
+    course.wait_for_grading()
+    page = instructor_page
+    page.get_by_role("menuitem", name="Nbgrader", exact=True).click()
+    page.get_by_role("menuitem", name="Formgrader", exact=True).click()
+    _hide_file_browser(page)
+    frame = page.frame_locator(".jp-MainAreaWidget:visible iframe")
+    day4 = frame.locator("tr", has=frame.get_by_role("link", name=DAY, exact=True))
+    assert day4.locator("td.num-submissions").text_content().strip() == "3"
+    screenshot(page, "instructor-formgrader-assignments.png")
+
+    day4.locator("td.num-submissions a").click()
+    frame.get_by_role("heading", name="Manage Submissions").wait_for()
+    rows = frame.locator("tbody tr")
+    rows.nth(len(course.expected) - 1).wait_for()
+    # Columns: Student Name, Student ID, Timestamp, Status, Score, ...
+    cells = [rows.nth(i).locator("td").all_text_contents() for i in range(rows.count())]
+    scores = {row[1].strip(): row[4].strip() for row in cells}
+    maximum = sum(course.expected["reference"].values())
+    assert scores == {student: f"{sum(points.values()):g} / {maximum:g}"
+                      for student, points in course.expected.items()}
+    screenshot(page, "instructor-formgrader-submissions.png")
