@@ -16,6 +16,7 @@ help:
 	@echo "make test-full  execute the solution notebooks at full experiment size"
 	@echo "make lab        JupyterLab on the released assignments (learner view)"
 	@echo "make lab-instructor  JupyterLab at the course root, with Formgrader (instructor view)"
+	@echo "make hub-proxy  configurable-http-proxy (npm) for deploy/jupyterhub/"
 	@echo "make lint       ruff"
 	@echo "make fixtures   regenerate the visible-test fixtures from the reference library"
 	@echo "make release    regenerate assignments/ from solutions/"
@@ -34,9 +35,10 @@ demo: $(STAMP)
 
 # The solution notebooks are executed top to bottom by nbval (stored without outputs, so nbval checks
 # that every cell runs); everything else is in tests/. -rs: say why a test was skipped (e.g. the
-# browser tests without Chromium).
+# browser tests without Chromium). Two xdist workers, one per core; see conftest.py for what stays
+# together on one worker.
 test: $(STAMP)
-	@$(QUICK) $(BIN)/python -m pytest -q -rs -p no:cacheprovider --nbval \
+	@$(QUICK) $(BIN)/python -m pytest -q -rs -p no:cacheprovider -n 2 --dist loadgroup --nbval \
 		--ignore-glob='*/.ipynb_checkpoints/*' --ignore=tests/data \
 		--cov=course --cov-report=term:skip-covered tests solutions
 
