@@ -55,6 +55,8 @@ def _skip_reason() -> str | None:
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or ""),
+    # Under pytest-xdist (make test) all of it on one worker: one set of servers feeds every test.
+    pytest.mark.xdist_group("browser"),
 ]
 
 

@@ -58,6 +58,8 @@ def _skip_reason() -> str | None:
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or ""),
+    # Under pytest-xdist (make test) all of it on one worker: one hub feeds every test.
+    pytest.mark.xdist_group("jupyterhub"),
 ]
 
 
