@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -84,12 +85,25 @@ def one_thread(torch_module: Any = None) -> Iterator[None]:
             torch_module.set_num_threads(previous)
 
 
+def _page_faults() -> int:
+    """Minor page faults of this process so far (first touches of memory new to the process)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def _sample(fn: Callable[[], Any], calls: int) -> tuple[int, int]:
     """(cpu ns, wall ns) of ``calls`` calls of fn."""
     cpu0, wall0 = time.process_time_ns(), time.perf_counter_ns()
     for _ in range(calls):
         fn()
     return time.process_time_ns() - cpu0, time.perf_counter_ns() - wall0
+
+
+def faults_per_call(fn: Callable[[], Any], calls: int) -> float:
+    """Minor page faults per call of fn, over ``calls`` calls."""
+    before = _page_faults()
+    for _ in range(calls):
+        fn()
+    return (_page_faults() - before) / calls
 
 
 def calls_per_sample(fn: Callable[[], Any], min_sample: float) -> int:
@@ -136,7 +150,8 @@ def measure_pair(pair: Pair, rounds: int, min_sample: float, clock: str = "cpu")
         target=pair.target,
         rounds=rounds,
         note=pair.note,
-        extra={"ours_wall_s": statistics.median(wall["ours"]), "calls": calls},
+        extra={"ours_wall_s": statistics.median(wall["ours"]), "calls": calls,
+               "ours_page_faults": faults_per_call(pair.ours, calls["ours"])},
     )
     if "torch" in contenders:
         result.torch_s = statistics.median(primary["torch"])
@@ -147,6 +162,7 @@ def measure_pair(pair: Pair, rounds: int, min_sample: float, clock: str = "cpu")
             t / o for t, o in zip(wall["torch"], wall["ours"], strict=True)
         )
         result.extra["torch_wall_s"] = statistics.median(wall["torch"])
+        result.extra["torch_page_faults"] = faults_per_call(contenders["torch"], calls["torch"])
     return result
 
 

@@ -75,8 +75,10 @@ def tables(
                          "`pip install torch==2.13.0` for the comparison.")
     if bandwidths:
         lines += ["", "Batch normalisation, effective bandwidth (5 arrays moved: forward x, out; "
-                  "backward dout, x, dx) against a numpy copy of the same array:", "",
-                  "| shape | ours | PyTorch | numpy copy |", "|---|---:|---:|---:|"]
+                  "backward dout, x, dx) against a numpy copy of the same array, and minor page "
+                  "faults per forward+backward:", "",
+                  "| shape | ours | PyTorch | numpy copy | page faults ours / PyTorch |",
+                  "|---|---:|---:|---:|---:|"]
         for r in pairs:
             if not r.name.startswith("BatchNorm"):
                 continue
@@ -86,7 +88,10 @@ def tables(
             theirs = "-" if r.torch_s is None else f"{bandwidth(r.torch_s, shape):.1f} GB/s"
             copy = bandwidths.get(str(shape))
             copy_text = "-" if copy is None else f"{copy:.1f} GB/s"
-            lines.append(f"| {shape_text} | {ours:.1f} GB/s | {theirs} | {copy_text} |")
+            torch_faults = r.extra.get("torch_page_faults")
+            faults = (f"{r.extra['ours_page_faults']:.0f} / "
+                      + ("-" if torch_faults is None else f"{torch_faults:.0f}"))
+            lines.append(f"| {shape_text} | {ours:.1f} GB/s | {theirs} | {copy_text} | {faults} |")
     if checks:
         lines += ["", "| check | measured | target | met | note |", "|---|---|---|:-:|---|"]
         for c in checks:
