@@ -35,10 +35,12 @@ demo: $(STAMP)
 
 # The solution notebooks are executed top to bottom by nbval (stored without outputs, so nbval checks
 # that every cell runs); everything else is in tests/. -rs: say why a test was skipped (e.g. the
-# browser tests without Chromium). Two xdist workers, one per core; see conftest.py for what stays
-# together on one worker.
+# browser tests without Chromium). Two xdist workers, one per core; --dist loadfile keeps a file's
+# tests on one worker: a notebook's cells (nbval runs them in order in one kernel) and the module
+# fixtures of a test file (one grading run per day, one JupyterLab server). (loadgroup would be
+# finer, but pytest-xdist 3.8's xdist_group marks have no effect under pytest 9.2.)
 test: $(STAMP)
-	@$(QUICK) $(BIN)/python -m pytest -q -rs -p no:cacheprovider -n 2 --dist loadgroup --nbval \
+	@$(QUICK) $(BIN)/python -m pytest -q -rs -p no:cacheprovider -n 2 --dist loadfile --nbval \
 		--ignore-glob='*/.ipynb_checkpoints/*' --ignore=tests/data \
 		--cov=course --cov-report=term:skip-covered tests solutions
 
