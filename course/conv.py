@@ -91,9 +91,8 @@ def im2col(
     ``(i * stride, j * stride)`` of the padded input, flattened in (C, FH, FW) order.
     ``pad_value`` fills the border (0 for convolution, -inf for max pooling).
     """
-    N, C = x.shape[:2]
     patches = _patches(x, FH, FW, stride, pad, pad_value)  # (N, C*FH*FW, OH*OW)
-    return patches.transpose(0, 2, 1).reshape(-1, C * FH * FW)
+    return patches.transpose(0, 2, 1).reshape(-1, patches.shape[1])
 
 
 def col2im(
