@@ -17,6 +17,7 @@ every selector is scoped to the visible notebook panel or to the Formgrader fram
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shlex
@@ -283,16 +284,85 @@ def _new_tab(browser, lab: Lab, path: str):  # noqa: ANN001, ANN202 (playwright 
     return page
 
 
-def _wait_settled(page, before: list[str], seconds: float) -> None:  # noqa: ANN001
-    page.locator(PANEL).wait_for()
-    page.wait_for_function(SETTLED, arg=before, timeout=seconds * 1000)
+# True once a run has begun: a prompt shows [*] or the prompts differ from `before`.
+STARTED = """(before) => {
+  const panel = [...document.querySelectorAll('.jp-NotebookPanel')]
+    .find(p => !p.classList.contains('lm-mod-hidden'));
+  const prompts = panel ? [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+    .map(p => p.textContent.trim()) : [];
+  return prompts.some(p => p.includes('*')) || JSON.stringify(prompts) !== JSON.stringify(before);
+}"""
+# The visible notebook's execution indicator ("idle", "busy", ...), for the failure messages.
+INDICATOR = """() => {
+  const panel = [...document.querySelectorAll('.jp-NotebookPanel')]
+    .find(p => !p.classList.contains('lm-mod-hidden'));
+  const indicator = panel && panel.querySelector('.jp-Notebook-ExecutionIndicator');
+  return indicator ? indicator.dataset.status : null;
+}"""
+START_SECONDS = 30  # from the Run All click to the first sign of a run
 
 
-def _start_run_all(page) -> list[str]:  # noqa: ANN001
-    """Run > Run All Cells (the kernel must be idle); returns the prompts from before."""
+def _state(page, lab: Lab, path: str) -> str:  # noqa: ANN001
+    """What the page and the server show of the notebook now: for a failure message."""
+    shot = Path(os.environ.get("TMPDIR", "/tmp")) / f"dlcourse-browser-{secrets.token_hex(4)}.png"
+    try:
+        page.screenshot(path=str(shot))
+    except Exception as error:  # noqa: BLE001 (a failing screenshot must not hide the state)
+        shot = Path(f"(no screenshot: {error})")
+    return (f"{path}: prompts {page.evaluate(PROMPTS)}, indicator {page.evaluate(INDICATOR)!r}, "
+            f"kernel {_kernel(lab, path)}, screenshot {shot}\nJupyterLab log:\n{lab.tail()}")
+
+
+def _kernel(lab: Lab, path: str) -> dict | None:
+    """The server's model of the kernel of the notebook at ``path`` (api/sessions), or None."""
+    with urllib.request.urlopen(lab.url("api/sessions"), timeout=10) as response:
+        sessions = json.load(response)
+    kernels = [s["kernel"] for s in sessions if s.get("path") == path and s.get("kernel")]
+    return kernels[0] if kernels else None
+
+
+def _wait_kernel_ready(page, lab: Lab, path: str) -> None:  # noqa: ANN001
+    """The notebook's kernel is idle on the server, this page is connected to it, and the
+    page's indicator says idle: only then does Run All run anything."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        kernel = _kernel(lab, path)
+        if (kernel and kernel.get("execution_state") == "idle"
+                and kernel.get("connections", 0) >= 1):
+            _wait_settled(page, lab, path, [], max(1.0, deadline - time.monotonic()))
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the kernel was not ready within {STARTUP_SECONDS} s: {_state(page, lab, path)}")
+
+
+def _wait_settled(page, lab: Lab, path: str, before: list[str], seconds: float) -> None:  # noqa: ANN001
+    """The page's notebook has finished running (see SETTLED); a failure says what it shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.locator(PANEL).wait_for(timeout=seconds * 1000)
+        # Polled every 250 ms (not on animation frames, which a background page may not get).
+        page.wait_for_function(SETTLED, arg=before, timeout=seconds * 1000, polling=250)
+    except PlaywrightTimeout:
+        pytest.fail(f"the notebook did not settle within {seconds:g} s: {_state(page, lab, path)}")
+
+
+def _start_run_all(page, lab: Lab, path: str) -> list[str]:  # noqa: ANN001
+    """Run > Run All Cells (the kernel must be ready); returns the prompts from before.
+
+    The run must visibly begin within START_SECONDS; otherwise the test fails, saying what the
+    page and the server show (a click JupyterLab ignored is not waited out for minutes).
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     before = page.evaluate(PROMPTS)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    try:
+        page.wait_for_function(STARTED, arg=before, timeout=START_SECONDS * 1000, polling=250)
+    except PlaywrightTimeout:
+        pytest.fail(f"Run All Cells did not start a run within {START_SECONDS} s: "
+                    f"{_state(page, lab, path)}")
     return before
 
 
@@ -335,12 +405,13 @@ def learner_pages(course: Course, browser) -> Iterator[dict]:  # noqa: ANN001
     """
     pages = {name: _new_tab(browser, course.learner, path) for name, path in LEARNER_PATHS.items()}
     try:
-        for page in pages.values():
-            _wait_settled(page, [], STARTUP_SECONDS)  # the kernel is idle: cells may run
-        screenshot(pages["blank"], "learner-notebook.png")
-        before = {name: _start_run_all(page) for name, page in pages.items()}
         for name, page in pages.items():
-            _wait_settled(page, before[name], RUN_SECONDS)
+            _wait_kernel_ready(page, course.learner, LEARNER_PATHS[name])
+        screenshot(pages["blank"], "learner-notebook.png")
+        before = {name: _start_run_all(page, course.learner, LEARNER_PATHS[name])
+                  for name, page in pages.items()}
+        for name, page in pages.items():
+            _wait_settled(page, course.learner, LEARNER_PATHS[name], before[name], RUN_SECONDS)
         yield pages
     finally:
         for page in pages.values():
