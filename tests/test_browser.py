@@ -29,6 +29,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -350,20 +351,24 @@ def _wait_settled(page, lab: Lab, path: str, before: list[str], seconds: float) 
 def _start_run_all(page, lab: Lab, path: str) -> list[str]:  # noqa: ANN001
     """Run > Run All Cells (the kernel must be ready); returns the prompts from before.
 
-    The run must visibly begin within START_SECONDS; otherwise the test fails, saying what the
-    page and the server show (a click JupyterLab ignored is not waited out for minutes).
+    The run must visibly begin within START_SECONDS of a click (one second click is allowed,
+    with a warning); otherwise the test fails, saying what the page and the server show.
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     before = page.evaluate(PROMPTS)
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-    try:
-        page.wait_for_function(STARTED, arg=before, timeout=START_SECONDS * 1000, polling=250)
-    except PlaywrightTimeout:
-        pytest.fail(f"Run All Cells did not start a run within {START_SECONDS} s: "
-                    f"{_state(page, lab, path)}")
-    return before
+    for attempt in (1, 2):
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:
+            page.wait_for_function(STARTED, arg=before, timeout=START_SECONDS * 1000,
+                                   polling=250)
+            return before
+        except PlaywrightTimeout:
+            # A learner whose click did nothing clicks again; so does the test, once, and says so.
+            warnings.warn(f"Run All Cells, click {attempt}, started nothing within "
+                          f"{START_SECONDS} s: {_state(page, lab, path)}", stacklevel=2)
+    pytest.fail(f"Run All Cells, clicked twice, did not start a run: {_state(page, lab, path)}")
 
 
 def _texts(page, selector: str) -> list[str]:  # noqa: ANN001
