@@ -71,7 +71,7 @@ def _channel_sum(a: np.ndarray) -> np.ndarray:
     """sum(a) over every axis but the feature/channel axis 1: (N, D) -> (D,), (N, C, H, W) -> (C,).
 
     The same sum as ``np.sum(a, axis=(0, 2, 3))``, written as products with vectors of ones
-    (BLAS gemv): one pass at memory speed, about twice as fast as numpy's reduction over axis 0.
+    (BLAS gemv): one pass at memory speed, up to twice as fast as numpy's reduction over axis 0.
     """
     ones_n = np.ones(a.shape[0], dtype=a.dtype)
     if a.ndim == 2:
