@@ -60,6 +60,28 @@ def test_batchnorm_closed_form_backward_equals_the_node_by_node_graph(dtype, rto
         np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol)
 
 
+def test_batchnorm_4d_float32_equals_the_node_by_node_graph_on_nhw_by_c():
+    rng = _rng(6)
+    x = (2.0 * rng.standard_normal((4, 3, 5, 2)) + 0.5).astype(np.float32)
+    dout = rng.standard_normal(x.shape).astype(np.float32)
+    gamma = (1.0 + 0.3 * rng.standard_normal(3)).astype(np.float32)
+    beta = rng.standard_normal(3).astype(np.float32)
+    bn = BatchNormalization(gamma.copy(), beta.copy())
+    out, dx = bn.forward(x), bn.backward(dout)
+
+    def to_rows(a):  # (N, C, H, W) -> (N*H*W, C)
+        return a.transpose(0, 2, 3, 1).reshape(-1, a.shape[1]).astype(np.float64)
+
+    ref = _bn_textbook(to_rows(x), gamma.astype(np.float64), beta.astype(np.float64), to_rows(dout))
+    actual = (to_rows(out), to_rows(dx), bn.grads["gamma"], bn.grads["beta"])
+    for a, expected in zip(actual, ref, strict=True):
+        np.testing.assert_allclose(a, expected, rtol=1e-4, atol=1e-4)
+    for a in (out, dx, bn.grads["gamma"], bn.grads["beta"], bn.xn):
+        assert a.dtype == np.float32
+    x_hat = (x - x.mean(axis=(0, 2, 3), keepdims=True)) / bn.std
+    np.testing.assert_allclose(bn.xn, x_hat, rtol=1e-4, atol=1e-5)
+
+
 def test_batchnorm_4d_closed_form_passes_the_gradient_check():
     rng = _rng(2)
     bn = BatchNormalization(1.0 + 0.1 * rng.standard_normal(3), rng.standard_normal(3))
