@@ -4,7 +4,7 @@
     fixtures [--check]                  solutions/<day>/fixtures/<stem>.npz from the spec modules
     samples [--check]                   autograder/samples/<student>/ and expected.json
     collect DAY SRC                     returned notebooks (folder or .zip) -> workspace submitted/
-    grade DAY [--student S ...]         nbgrader Autograde, in this one process
+    grade DAY [--student S ...] [--jobs N]  nbgrader Autograde, in sandboxes, N worker processes
     feedback DAY [--student S ...]      feedback HTML, hidden tests stripped
     report DAY [--csv PATH]             student x notebook x points, from the gradebook
     demo                                all of it on the sample submissions of Day 4
@@ -19,7 +19,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder.config import CELL_TIMEOUT, DB_URL_ENV, WORKSPACE_ENV, Course
+from autograder.config import (
+    CELL_TIMEOUT,
+    DB_URL_ENV,
+    MEMORY_LIMIT_MB,
+    OUTPUT_LIMIT,
+    TIME_BUDGET,
+    WORKSPACE_ENV,
+    Course,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
                         "assignments/ (default: the checkout this package lives in)")
     parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT,
                         help=f"seconds per cell under autograding (default {CELL_TIMEOUT})")
+    parser.add_argument("--time-budget", type=int, default=TIME_BUDGET,
+                        help=f"seconds per notebook under autograding, 0: none "
+                        f"(default {TIME_BUDGET})")
+    parser.add_argument("--memory-limit", type=int, default=MEMORY_LIMIT_MB,
+                        help=f"MB of address space per grading kernel, 0: none "
+                        f"(default {MEMORY_LIMIT_MB})")
+    parser.add_argument("--output-limit", type=int, default=OUTPUT_LIMIT,
+                        help=f"bytes of output kept per cell, five times that per notebook "
+                        f"(default {OUTPUT_LIMIT})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("release", help="generate assignments/DAY from solutions/DAY")
@@ -56,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("grade", help="autograde the submissions of DAY")
     p.add_argument("day")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--jobs", "--workers", type=int, default=1, dest="jobs",
+                   help="grade in N worker processes (default 1: in this process)")
 
     p = commands.add_parser("feedback", help="feedback HTML for the autograded submissions")
     p.add_argument("day")
@@ -133,19 +152,26 @@ def _collect(course: Course, args: argparse.Namespace) -> None:
 
 
 def _print_graded(graded) -> None:  # noqa: ANN001 (autograder.grading.Graded)
-    status = "ok" if graded.ok else f"FAILED: {graded.error}"
+    if graded.ok:
+        status = graded.status
+    else:
+        status = f"FAILED: {graded.status}" + (
+            f" ({graded.error})" if graded.error and graded.error != graded.status else "")
     print(f"  {graded.student}/{graded.notebook}  {graded.seconds:.1f} s  {status}", flush=True)
+    for flag in graded.flags:
+        print(f"      {flag}", flush=True)
 
 
 def _grade(course: Course, args: argparse.Namespace) -> None:
     from autograder.grading import grade
 
-    results = grade(course, args.day, args.student, on_result=_print_graded)
+    results = grade(course, args.day, args.student, on_result=_print_graded, jobs=args.jobs)
     failed = [g for g in results if not g.ok]
     print(f"graded {len(results) - len(failed)} of {len(results)} notebooks "
           f"(gradebook {course.db_url})")
     if failed:
-        raise Failed(f"{len(failed)} notebook(s) could not be graded; see {course.log_file}")
+        raise Failed(f"{len(failed)} notebook(s) could not be graded as submitted "
+                     f"(status in the report); see {course.log_file}")
 
 
 def _feedback(course: Course, args: argparse.Namespace) -> None:
@@ -198,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     explained = (Failed, CollectError, DemoError, GradingError, ReleaseError, ReportError,
                  SampleError, FileNotFoundError)
     args = _parser().parse_args(argv)
-    course = Course.from_options(args.workspace, args.db_url, args.timeout, args.repo)
+    course = Course.from_options(args.workspace, args.db_url, args.timeout, args.repo,
+                                 args.time_budget, args.memory_limit, args.output_limit)
     try:
         COMMANDS[args.command](course, args)
     except explained as error:
