@@ -147,6 +147,8 @@ def _collect(course: Course, args: argparse.Namespace) -> None:
             print(f"  earlier submission kept in {result.archived[student]}")
     for line in result.skipped:
         print(f"skipped {line}")
+    for line in result.unknown:
+        print(f"kept {line}: not a notebook of {args.day} by name (grade matches it by content)")
     submitted = course.workspace / "submitted"
     print(f"{len(result.students)} submission(s) of {args.day} in {submitted}")
 

@@ -2,12 +2,17 @@
 
 SRC is a folder or a ``.zip`` holding ``<student>/<notebook>.ipynb`` or
 ``<student>/<DAY>/<notebook>.ipynb``. Each collected submission gets a ``timestamp.txt`` (the time
-of collection, UTC; nbgrader reads it). A student's earlier submission is never deleted: it moves
-to ``<workspace>/archive/<student>/<DAY>/<its timestamp>/`` and the move is reported.
+of collection, UTC; nbgrader reads it) and a ``manifest.json`` (that time and the sha256 of every
+file as received). A student's earlier submission is never deleted: it moves to
+``<workspace>/archive/<student>/<DAY>/<its timestamp>/`` and the move is reported. Every notebook a
+student returned is kept, also one whose name is not a notebook of DAY (``grade`` matches a
+renamed notebook by its content, and reports the others).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 import tempfile
@@ -33,6 +38,7 @@ class Collected:
     students: dict[str, list[str]] = field(default_factory=dict)  # student -> notebook names
     archived: dict[str, Path] = field(default_factory=dict)  # student -> earlier submission
     skipped: list[str] = field(default_factory=list)  # what was not collected, and why
+    unknown: list[str] = field(default_factory=list)  # kept, but not named as a notebook of DAY
 
 
 def _returned_notebooks(folder: Path, day: str) -> dict[str, list[Path]]:
@@ -80,11 +86,8 @@ def collect(course: Course, day: str, src: Path) -> Collected:
         if not STUDENT_ID.match(student):
             result.skipped.append(f"{student}: not a usable student id (letters, digits, _.@-)")
             continue
-        wanted = [nb for nb in notebooks if not known or nb.stem in known]
-        result.skipped += [f"{student}/{nb.name}: not a notebook of {day}" for nb in notebooks
-                           if nb not in wanted]
-        if not wanted:
-            continue
+        result.unknown += [f"{student}/{nb.name}" for nb in notebooks
+                           if known and nb.stem not in known]
         target = course.workspace / "submitted" / student / day
         if target.exists():
             archive = course.workspace / "archive" / student / day / _timestamp_of(target)
@@ -94,8 +97,11 @@ def collect(course: Course, day: str, src: Path) -> Collected:
             shutil.move(str(target), str(archive))
             result.archived[student] = archive
         target.mkdir(parents=True)
-        for notebook in wanted:
+        for notebook in notebooks:
             shutil.copyfile(notebook, target / notebook.name)
         (target / "timestamp.txt").write_text(now + "\n")
-        result.students[student] = [nb.name for nb in wanted]
+        manifest = {"collected_at": now, "files": {
+            nb.name: hashlib.sha256(nb.read_bytes()).hexdigest() for nb in notebooks}}
+        (target / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        result.students[student] = [nb.name for nb in notebooks]
     return result

@@ -82,12 +82,23 @@ def test_third_submission_keeps_both_earlier_ones(course: Course, tmp_path: Path
     assert sorted(p.read_text() for p in kept) == ["0", "1"]
 
 
-def test_unknown_notebooks_are_skipped_and_reported(course: Course, tmp_path: Path):
+def test_unknown_notebooks_are_kept_and_reported(course: Course, tmp_path: Path):
     source = _returned(tmp_path / "in", "flat", ("alice",))
     (source / "alice" / "4_1_bn (1).ipynb").write_text("{}")
     result = collect(course, DAY, source)
-    assert result.skipped == [f"alice/4_1_bn (1).ipynb: not a notebook of {DAY}"]
-    assert not (_submitted(course, "alice") / "4_1_bn (1).ipynb").exists()
+    assert result.unknown == ["alice/4_1_bn (1).ipynb"]
+    assert (_submitted(course, "alice") / "4_1_bn (1).ipynb").exists()
+
+
+def test_manifest_records_every_file_as_received(course: Course, tmp_path: Path):
+    import hashlib
+    import json
+
+    source = _returned(tmp_path / "in", "flat", ("alice",), text='{"x": 1}')
+    collect(course, DAY, source)
+    manifest = json.loads((_submitted(course, "alice") / "manifest.json").read_text())
+    digest = hashlib.sha256(b'{"x": 1}').hexdigest()
+    assert manifest["files"] == {f"{stem}.ipynb": digest for stem in NOTEBOOKS}
 
 
 def test_unusable_student_id_is_skipped(course: Course, tmp_path: Path):
