@@ -147,7 +147,10 @@ class _Mapping:
         if owner is None:
             return []
         if isinstance(owner, type):
-            return [k for k in list(self.namespace) if k not in self.entries]
+            # Python itself caches plain data on a class: ``copyreg`` puts ``__slotnames__`` on
+            # the class of the first object that ``copy.deepcopy`` or pickle sees.
+            return [k for k, v in list(self.namespace.items()) if k not in self.entries
+                    and (callable(v) or not (k.startswith("__") and k.endswith("__")))]
         cls = type(owner)
         return [k for k, v in list(self.namespace.items())
                 if k not in self.entries and callable(v) and hasattr(cls, k)]
