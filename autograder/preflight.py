@@ -7,9 +7,16 @@ notebook can lose or garble either. For each submitted file:
 - it must be JSON (text that is not UTF-8 is read with replacement characters, flagged) and a
   notebook nbformat accepts (missing cell fields are filled in, flagged); otherwise the notebook
   scores 0 with status "invalid notebook" and the reason;
-- a file whose name is not a notebook of the assignment is matched by content (its cell ids and
-  grade_ids) to an assignment notebook that was not submitted under its own name: "renamed";
-  without a match it is reported as an extra notebook and not graded;
+- a file is recognised by content (``similarity``: the share of a notebook's cell ids, of its
+  grade_ids or of its locked cells' sources that it carries). A file whose name is not a notebook
+  of the assignment is matched to an assignment notebook that was not submitted under its own
+  name: "renamed"; without a match it is reported as an extra notebook and not graded;
+- a submission for the wrong assignment: a file named as notebook X that is recognisably another
+  notebook (of this assignment, already submitted, or of another day: ``others``), or that carries
+  grade_ids of which none is X's, scores 0 for X with status "wrong assignment" and the reason
+  (unless it is a renamed copy of another notebook not submitted, which is graded as that one);
+  a notebook of another day dropped in beside the assignment's files turns every missing
+  assignment notebook into "wrong assignment" too;
 - cells that lost their nbgrader metadata get it back from the released notebook (matched by cell
   id, or by the source of a locked cell); a ``grade_id`` unknown to the assignment is put back from
   the released cell with the same cell id, or removed; a ``grade_id`` that occurs twice keeps only
@@ -34,7 +41,8 @@ from autograder.tamper_scan import scan
 STATUS_OK = "ok"
 STATUS_INVALID = "invalid notebook"
 STATUS_MISSING = "missing"
-MATCH_SHARE = 0.5  # share of an assignment notebook's cell ids a renamed file must carry
+STATUS_WRONG = "wrong assignment"
+MATCH_SHARE = 0.5  # share of a notebook's marks (``similarity``) a file must carry to be it
 
 
 @dataclass
@@ -124,18 +132,49 @@ def _cell_ids(nb: NotebookNode) -> set[str]:
     return {c.get("id") for c in nb.cells if c.get("id")}
 
 
-def _match(nb: NotebookNode, released: dict[str, NotebookNode], free: set[str]) -> str | None:
-    """The not-yet-submitted assignment notebook that ``nb`` is a renamed copy of, if any."""
-    ids, grade_ids = _cell_ids(nb), set(_grade_ids(nb))
+def _locked_sources(nb: NotebookNode) -> set[str]:
+    return {c.source.strip() for c in nb.cells
+            if _meta(c).get("locked") and not _meta(c).get("solution") and c.source.strip()}
+
+
+def similarity(nb: NotebookNode, reference: NotebookNode) -> float:
+    """How much of ``reference`` the file ``nb`` carries: the largest share of its cell ids, of
+    its grade_ids, or of its locked cells' sources found in ``nb`` (0 to 1). Each survives what
+    the others may lose: stripped metadata keeps the ids, a copy into a new notebook the sources."""
+    sources = {c.source.strip() for c in nb.cells if c.source.strip()}
+    pairs = [(_cell_ids(reference), _cell_ids(nb)),
+             (set(_grade_ids(reference)), set(_grade_ids(nb))),
+             (_locked_sources(reference), sources)]
+    return max((len(ref & got) / len(ref) for ref, got in pairs if ref), default=0.0)
+
+
+def _match(nb: NotebookNode, notebooks: dict[str, NotebookNode], among: set[str]) -> str | None:
+    """The notebook of ``among`` that ``nb`` is a copy of (the most similar one), if any."""
     best, best_share = None, 0.0
-    for name in sorted(free):
-        marks = _cell_ids(released[name]) | set(_grade_ids(released[name]))
-        if not marks:
-            continue
-        share = len(marks & (ids | grade_ids)) / len(marks)
+    for name in sorted(among):
+        share = similarity(nb, notebooks[name])
         if share > best_share:
             best, best_share = name, share
     return best if best_share >= MATCH_SHARE else None
+
+
+def _foreign(nb: NotebookNode, name: str, released: dict[str, NotebookNode],
+             others: dict[str, NotebookNode]) -> str | None:
+    """Why the file submitted as ``name`` is another notebook, or None if it may be ``name``
+    (also when it is unrecognisable without grade_ids: a learner's own copy, graded as it is)."""
+    if similarity(nb, released[name]) >= MATCH_SHARE:
+        return None
+    same_day = _match(nb, released, set(released) - {name})
+    if same_day is not None:
+        return f"it is {same_day}, not {name}"
+    elsewhere = _match(nb, others, set(others))
+    if elsewhere is not None:
+        return f"it is {elsewhere}, not {name}"
+    grade_ids = set(_grade_ids(nb))
+    if grade_ids and not grade_ids & set(_grade_ids(released[name])):
+        shown = ", ".join(sorted(grade_ids)[:3]) + (", ..." if len(grade_ids) > 3 else "")
+        return f"none of its grade_ids ({shown}) is one of {name}"
+    return None
 
 
 def repair_cells(nb: NotebookNode, released: NotebookNode) -> list[str]:
@@ -177,32 +216,57 @@ def repair_cells(nb: NotebookNode, released: NotebookNode) -> list[str]:
     return flags
 
 
-def prepare(folder: Path, released: dict[str, NotebookNode]) -> Submission:
-    """Read, match and repair every ``*.ipynb`` in ``folder`` against the ``released`` ones."""
+def prepare(folder: Path, released: dict[str, NotebookNode],
+            others: dict[str, NotebookNode] | None = None) -> Submission:
+    """Read, match and repair every ``*.ipynb`` in ``folder`` against the ``released`` ones;
+    ``others``: the notebooks of other assignments ("<day>/<name>"), to name a wrong one."""
+    others = others or {}
     read: dict[Path, tuple[NotebookNode | None, str, list[str]]] = {
         path: read_notebook(path) for path in sorted(folder.glob("*.ipynb"))
     }
     chosen: dict[str, Prepared] = {}
+    misnamed: dict[Path, str] = {}  # a file named as an assignment notebook it is not -> why
     extra: list[str] = []
+    foreign: list[str] = []  # "<file> is <day>/<name>" for notebooks of other assignments
     for path, (nb, reason, flags) in read.items():
-        if path.stem in released:
-            status = STATUS_OK if nb is not None else STATUS_INVALID
-            chosen[path.stem] = Prepared(path.stem, nb, status, reason, list(flags), path)
-    for path, (nb, reason, flags) in read.items():
-        if path.stem in released:
+        if path.stem not in released:
             continue
+        why = _foreign(nb, path.stem, released, others) if nb is not None else None
+        if why is not None:
+            misnamed[path] = why
+            continue
+        status = STATUS_OK if nb is not None else STATUS_INVALID
+        chosen[path.stem] = Prepared(path.stem, nb, status, reason, list(flags), path)
+    # Files under other names, then the misnamed ones: a file named X that holds Y is graded as
+    # Y when Y has no file of its own, and X is then missing.
+    for path in [*(p for p in read if p.stem not in released), *misnamed]:
+        nb, reason, flags = read[path]
         free = set(released) - set(chosen)
         name = _match(nb, released, free) if nb is not None else None
-        if name is None:
-            why = reason or "not a notebook of this assignment"
+        if name is not None:
+            chosen[name] = Prepared(name, nb, STATUS_OK, "", [*flags, f"renamed: submitted as "
+                                                              f"{path.name}"], path)
+        elif path in misnamed and path.stem not in chosen:
+            chosen[path.stem] = Prepared(path.stem, None, STATUS_WRONG,
+                                         f"{path.name}: {misnamed[path]}", list(flags), path)
+        elif path in misnamed:
+            extra.append(f"{path.name}: not graded ({STATUS_WRONG}: {misnamed[path]})")
+        elif nb is not None and (elsewhere := _match(nb, others, set(others))) is not None:
+            foreign.append(f"{path.name} is {elsewhere}")
+            extra.append(f"{path.name}: not graded ({STATUS_WRONG}: it is {elsewhere})")
+        else:
+            copy = _match(nb, released, set(released)) if nb is not None else None
+            why = reason or (f"another copy of {copy}" if copy
+                             else "not a notebook of this assignment")
             extra.append(f"{path.name}: not graded ({why})")
-            continue
-        chosen[name] = Prepared(name, nb, STATUS_OK, "", [*flags, f"renamed: submitted as "
-                                                          f"{path.name}"], path)
     notebooks = []
     for name in sorted(released):
-        prepared = chosen.get(name) or Prepared(name, None, STATUS_MISSING,
-                                                f"no {name}.ipynb in the submission")
+        prepared = chosen.get(name)
+        if prepared is None and foreign:
+            prepared = Prepared(name, None, STATUS_WRONG,
+                                f"no {name}.ipynb; " + "; ".join(foreign))
+        elif prepared is None:
+            prepared = Prepared(name, None, STATUS_MISSING, f"no {name}.ipynb in the submission")
         if prepared.nb is not None:
             prepared.flags += repair_cells(prepared.nb, released[name])
             prepared.flags += [f"tamper suspected (code): {finding}"
