@@ -41,6 +41,10 @@ TIME_BUDGET = 300
 # allocation ends in MemoryError (or a dead kernel), not in the machine swapping. A Day 4 kernel
 # maps about 1.2 GB (numpy, OpenBLAS, matplotlib).
 MEMORY_LIMIT_MB = 4096
+# Deadline of each day (ISO 8601; without a UTC offset: this machine's local time), used by
+# ``collect`` when no --deadline is given: files received after it are flagged "late" in the
+# manifest and the report. No penalty is applied. Example: {"day4": "2025-06-01T23:59+09:00"}.
+DEADLINES: dict[str, str] = {}
 # Bytes of output kept per cell and per notebook in the autograded notebook and the feedback.
 OUTPUT_LIMIT = 1_000_000
 NOTEBOOK_OUTPUT_LIMIT = 5_000_000
