@@ -98,7 +98,27 @@ def test_manifest_records_every_file_as_received(course: Course, tmp_path: Path)
     collect(course, DAY, source)
     manifest = json.loads((_submitted(course, "alice") / "manifest.json").read_text())
     digest = hashlib.sha256(b'{"x": 1}').hexdigest()
-    assert manifest["files"] == {f"{stem}.ipynb": digest for stem in NOTEBOOKS}
+    assert {name: entry["sha256"] for name, entry in manifest["files"].items()} == {
+        f"{stem}.ipynb": digest for stem in NOTEBOOKS}
+    assert manifest["deadline"] is None
+    assert not any(entry["late"] for entry in manifest["files"].values())
+
+
+def test_zip_members_keep_their_dates_as_time_received(course: Course, tmp_path: Path):
+    import json
+    from datetime import datetime
+
+    archive = tmp_path / "returned.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for stem, day in (("4_1_bn", 1), ("4_3_dropout", 3)):
+            zf.writestr(zipfile.ZipInfo(f"alice/{stem}.ipynb", (2025, 6, day, 12, 0, 0)), "{}")
+    collect(course, DAY, archive, deadline="2025-06-02T12:00:00")  # local time, like zip dates
+    manifest = json.loads((_submitted(course, "alice") / "manifest.json").read_text())
+    received = {name: datetime.fromisoformat(entry["received"])
+                for name, entry in manifest["files"].items()}
+    assert received["4_1_bn.ipynb"] == datetime(2025, 6, 1, 12).astimezone()
+    assert {name: entry["late"] for name, entry in manifest["files"].items()} == {
+        "4_1_bn.ipynb": False, "4_3_dropout.ipynb": True}
 
 
 def test_unusable_student_id_is_skipped(course: Course, tmp_path: Path):
