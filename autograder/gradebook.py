@@ -9,7 +9,9 @@ it, so SQLite sees no concurrent writers and any SQLAlchemy URL works, PostgreSQ
 ``record`` always overwrites every grade of the notebook: a re-run that fails (a corrupt
 resubmission, a dead kernel) never leaves the old 5/5 in place. Its status, reason and flags go
 to the table ``dlcourse_grading`` in the same database (``read_status``); a notebook graded 0
-because it could not run always has a status there saying why.
+because it could not run always has a status there saying why. The row also holds the sha256 of
+the submitted file and the version of the assignment notebook it was graded against: what
+``grade`` compares to skip a notebook that is up to date (and so resume an interrupted batch).
 
 ``SqliteGuard`` keeps an in-memory copy of a SQLite gradebook after every write and puts it back
 if the file was damaged meanwhile (a learner cell that truncates ``*.db`` files it can find).
@@ -42,6 +44,7 @@ STATUS_TABLE = Table(
     Column("graded_at", DateTime),
     Column("sha256", String(64)),
     Column("file", Text),
+    Column("version", String(64)),  # sha256 of what it was graded against (grading.versions)
 )
 STATUS_OK = "ok"
 STATUS_EXTRA = "extra notebook"
@@ -64,6 +67,7 @@ class NotebookResult:
     timestamp: str | None = None
     sha256: str | None = None
     file: str | None = None
+    version: str | None = None  # of the assignment notebook and the limits it was graded with
     autograded: bytes | None = None  # the autograded notebook file, when there is one
 
     @property
@@ -134,7 +138,7 @@ def record(url: str, result: NotebookResult) -> None:
     from nbgrader.api import Gradebook
 
     with Gradebook(url, COURSE_ID) as gb:
-        STATUS_TABLE.create(gb.engine, checkfirst=True)
+        _create_status_table(gb.engine)
         if result.status != STATUS_EXTRA:
             gb.update_or_create_student(result.student)
             kwargs = {"timestamp": result.timestamp} if result.timestamp else {}
@@ -161,8 +165,22 @@ def record(url: str, result: NotebookResult) -> None:
             status=result.status, reason=result.reason, flags=json.dumps(result.flags),
             score=score, max_score=max_score, seconds=result.seconds,
             graded_at=datetime.now(UTC).replace(tzinfo=None), sha256=result.sha256,
-            file=result.file))
+            file=result.file, version=result.version))
         gb.db.commit()
+
+
+def _create_status_table(engine) -> None:  # noqa: ANN001 (an SQLAlchemy Engine)
+    """The status table, with every column (a table of an earlier version gets the new ones)."""
+    from sqlalchemy import inspect, text
+
+    STATUS_TABLE.create(engine, checkfirst=True)
+    present = {c["name"] for c in inspect(engine).get_columns(STATUS_TABLE.name)}
+    with engine.begin() as connection:
+        for column in STATUS_TABLE.columns:
+            if column.name not in present:
+                kind = column.type.compile(dialect=engine.dialect)
+                connection.execute(text(
+                    f"ALTER TABLE {STATUS_TABLE.name} ADD COLUMN {column.name} {kind}"))
 
 
 @dataclass
@@ -171,6 +189,9 @@ class Status:
     reason: str
     flags: list[str]
     seconds: float | None
+    sha256: str | None = None  # of the submitted file graded
+    file: str | None = None  # its name
+    version: str | None = None  # of the assignment notebook graded against
 
 
 def read_status(url: str, day: str) -> dict[str, dict[str, Status]]:
@@ -181,15 +202,19 @@ def read_status(url: str, day: str) -> dict[str, dict[str, Status]]:
     try:
         if STATUS_TABLE.name not in inspect(engine).get_table_names():
             return {}
+        present = {c["name"] for c in inspect(engine).get_columns(STATUS_TABLE.name)}
+        columns = [c for c in STATUS_TABLE.columns if c.name in present]
         with engine.connect() as connection:
             rows = connection.execute(
-                select(STATUS_TABLE).where(STATUS_TABLE.c.assignment == day)).all()
+                select(*columns).where(STATUS_TABLE.c.assignment == day)).all()
     finally:
         engine.dispose()
     found: dict[str, dict[str, Status]] = {}
     for row in rows:
+        values = row._mapping
         found.setdefault(row.student, {})[row.notebook] = Status(
-            row.status, row.reason, json.loads(row.flags or "[]"), row.seconds)
+            row.status, row.reason, json.loads(row.flags or "[]"), row.seconds,
+            values.get("sha256"), values.get("file"), values.get("version"))
     return found
 
 

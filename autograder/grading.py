@@ -1,4 +1,5 @@
-"""``grade DAY [--jobs N]`` and ``feedback DAY``: nbgrader's Autograde and GenerateFeedback.
+"""``grade DAY [--workers N] [--force]`` and ``feedback DAY``: nbgrader's Autograde and
+GenerateFeedback.
 
 How one notebook of one student is graded:
 
@@ -16,11 +17,18 @@ How one notebook of one student is graded:
    notebook into the workspace; an older autograded notebook that is not replaced is moved to
    ``archive/``, never deleted.
 
-``jobs > 1`` runs the workers in that many processes (``spawn``), each with its own nbgrader
+``workers > 1`` runs the workers in that many processes (``spawn``), each with its own nbgrader
 session and its own folder of kernel sockets (IPC transport, no race for TCP ports); results are
 still recorded by the one grading process. Every notebook ends with a status: ok, missing,
-invalid notebook, kernel died, time budget exceeded, grading error; flags say what was repaired
-or suspected. A bad submission never stops the others.
+wrong assignment, invalid notebook, kernel died, time budget exceeded, grading error; flags say
+what was repaired or suspected. A bad submission never stops the others.
+
+Grading is idempotent and resumable: a notebook whose submitted file (name and sha256), the rest
+of the student's returned files, and assignment version (``versions``: the source and released
+notebook, the day's other files, the limits) are those of its last completed grading is not run
+again but reported "up to date", so a batch interrupted at any point (even by SIGKILL: each
+notebook is recorded in one transaction as soon as it is graded) resumes where it stopped.
+``force`` re-grades everything.
 """
 
 from __future__ import annotations
@@ -44,16 +52,18 @@ from autograder.gradebook import (
     STATUS_EXTRA,
     NotebookResult,
     SqliteGuard,
+    Status,
     read_sandbox,
+    read_status,
     record,
     template,
 )
 from autograder.logfile import noise_to
-from autograder.preflight import STATUS_MISSING, prepare
+from autograder.preflight import STATUS_MISSING, STATUS_WRONG, prepare
 from autograder.session import Session
 
 STATUS_ERROR = "grading error"
-GRADED = ("ok", STATUS_MISSING)  # statuses of a notebook that was graded as submitted
+GRADED = ("ok", STATUS_MISSING, STATUS_WRONG)  # a notebook graded as submitted
 ATTEMPTS = 2  # a grading error (not the learner's: e.g. a sandbox wiped by another kernel) retries
 
 
@@ -72,6 +82,7 @@ class Graded:
     error: str = ""
     status: str = "ok"
     flags: list[str] = field(default_factory=list)
+    up_to_date: bool = False  # not run: unchanged since its last completed grading
 
 
 @dataclass
@@ -86,6 +97,7 @@ class Job:
     timestamp: str | None
     sha256: str | None
     file: str | None
+    version: str | None = None
 
 
 def submitted_students(course: Course, day: str) -> list[str]:
@@ -146,7 +158,8 @@ class Worker:
     def _attempt(self, job: Job) -> NotebookResult:
         start = time.perf_counter()
         result = NotebookResult(job.student, job.day, job.notebook, flags=list(job.flags),
-                                timestamp=job.timestamp, sha256=job.sha256, file=job.file)
+                                timestamp=job.timestamp, sha256=job.sha256, file=job.file,
+                                version=job.version)
         sandbox = Path(tempfile.mkdtemp(prefix="s-", dir=self.root))
         try:
             database = sandbox / "db" / "gradebook.db"
@@ -228,22 +241,60 @@ def _run(course: Course, jobs: list[Job], template_bytes: bytes,
                     yield future.result()
                 except Exception as error:  # the worker process itself died
                     yield NotebookResult(job.student, job.day, job.notebook, STATUS_ERROR,
-                                         f"worker failed: {error!r}", list(job.flags))
+                                         f"worker failed: {error!r}", list(job.flags),
+                                         timestamp=job.timestamp, sha256=job.sha256,
+                                         file=job.file, version=job.version)
 
 
 # -- the grading process ---------------------------------------------------------------------
 
 
-def _plan(course: Course, day: str, students: list[str],
-          released: dict) -> tuple[list[Job], list[NotebookResult]]:
+def versions(course: Course, day: str, notebooks: list[str]) -> dict[str, str]:
+    """notebook -> sha256 of what grading it depends on besides the submission: its source and
+    released notebook, every other file of the day (fixtures), the grading limits. Key "*": the
+    whole day (for files that are not an assignment notebook)."""
+    common = hashlib.sha256(repr((course.timeout, course.time_budget, course.memory_limit_mb,
+                                  course.output_limit)).encode())
+    for folder in (course.source_dir / day, course.release_dir / day):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            hidden = any(part.startswith((".", "__")) for part in path.relative_to(folder).parts)
+            if not hidden and (path.suffix != ".ipynb" or path.parent != folder):
+                common.update(path.relative_to(folder).as_posix().encode())
+                common.update(path.read_bytes())
+    found = {}
+    day_wide = common.copy()
+    for name in notebooks:
+        digest = common.copy()
+        for folder in (course.source_dir / day, course.release_dir / day):
+            path = folder / f"{name}.ipynb"
+            data = path.read_bytes() if path.exists() else b""
+            digest.update(data)
+            day_wide.update(data)
+        found[name] = digest.hexdigest()
+    found["*"] = day_wide.hexdigest()
+    return found
+
+
+def _plan(course: Course, day: str, students: list[str], released: dict,
+          others: dict) -> tuple[list[Job], list[NotebookResult]]:
     """Jobs to run, and the results known without running anything (missing, invalid, extra)."""
     jobs: list[Job] = []
     known: list[NotebookResult] = []
+    version = versions(course, day, list(released))
     for student in students:
         folder = course.workspace / "submitted" / student / day
         stamp = folder / "timestamp.txt"
         timestamp = stamp.read_text().strip() or None if stamp.exists() else None
-        submission = prepare(folder, released)
+        submission = prepare(folder, released, others)
+        # What preflight decided for one file may depend on the others (renamed, wrong
+        # assignment): a notebook is up to date only if the student's whole folder is.
+        returned = hashlib.sha256()
+        for path in sorted(folder.glob("*.ipynb")):
+            returned.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
+
+        def of(name: str, files: str = returned.hexdigest()) -> str:
+            return hashlib.sha256((version[name] + files).encode()).hexdigest()
+
         for prepared in submission.notebooks:
             data = prepared.file.read_bytes() if prepared.file else None
             digest = hashlib.sha256(data).hexdigest() if data is not None else None
@@ -251,14 +302,26 @@ def _plan(course: Course, day: str, students: list[str],
             if prepared.nb is None:
                 known.append(NotebookResult(student, day, prepared.notebook, prepared.status,
                                             prepared.reason, prepared.flags, timestamp=timestamp,
-                                            sha256=digest, file=name))
+                                            sha256=digest, file=name,
+                                            version=of(prepared.notebook)))
             else:
                 jobs.append(Job(student, day, prepared.notebook, nbformat.writes(prepared.nb),
-                                prepared.flags, timestamp, digest, name))
+                                prepared.flags, timestamp, digest, name,
+                                of(prepared.notebook)))
         for line in submission.extra:
             file, _, why = line.partition(": ")
-            known.append(NotebookResult(student, day, file, STATUS_EXTRA, why))
+            digest = hashlib.sha256((folder / file).read_bytes()).hexdigest()
+            known.append(NotebookResult(student, day, file, STATUS_EXTRA, why, sha256=digest,
+                                        file=file, version=of("*")))
     return jobs, known
+
+
+def _up_to_date(previous: Status | None, item: Job | NotebookResult) -> bool:
+    """Whether ``item`` was completely graded before, from the same file against the same
+    version (a grading error is never complete)."""
+    return (previous is not None and previous.status != STATUS_ERROR
+            and previous.version is not None and previous.version == item.version
+            and (previous.sha256, previous.file) == (item.sha256, item.file))
 
 
 def _archive_autograded(course: Course, student: str, day: str, keep: set[str]) -> None:
@@ -290,9 +353,12 @@ def grade(
     day: str,
     students: list[str] | None = None,
     on_result: Callable[[Graded], None] | None = None,
-    jobs: int = 1,
+    workers: int = 1,
+    force: bool = False,
 ) -> list[Graded]:
-    """Autograde every submitted notebook of ``day`` (all students, or ``students``)."""
+    """Autograde every submitted notebook of ``day`` (all students, or ``students``) in
+    ``workers`` processes; one unchanged since its last completed grading is reported up to date
+    and not run again, unless ``force``."""
     chosen = _students(course, day, students)
     with Session(course) as session:
         _ensure_assignment(session, day)
@@ -317,14 +383,31 @@ def grade(
         if on_result:
             on_result(graded)
 
-    planned, known = _plan(course, day, chosen, released)
+    planned, known = _plan(course, day, chosen, released, _other_notebooks(course, day))
+    if not force:
+        previous = read_status(course.db_url, day)
+
+        def current(item: Job | NotebookResult) -> bool:
+            status = previous.get(item.student, {}).get(item.notebook)
+            if not _up_to_date(status, item):
+                return False
+            written.setdefault(item.student, set()).add(item.notebook)
+            graded = Graded(item.student, item.notebook, status.status in GRADED,
+                            0.0, status.reason, status.status, status.flags, up_to_date=True)
+            results.append(graded)
+            if on_result:
+                on_result(graded)
+            return True
+
+        known = [result for result in known if not current(result)]
+        planned = [job for job in planned if not current(job)]
     with noise_to(course.log_file):  # nbgrader's warnings, as in the session
         for result in known:
             emit(result)
         with tempfile.TemporaryDirectory(prefix="dlc-template-") as scratch:
             database = template(course.db_url, day, Path(scratch) / "gradebook.db")
             template_bytes = database.read_bytes()
-        for result in _run(course, planned, template_bytes, jobs):
+        for result in _run(course, planned, template_bytes, workers):
             emit(result)
     for student in chosen:
         _archive_autograded(course, student, day, keep=written.get(student, set()))
@@ -341,6 +424,13 @@ def _assignment_notebooks(course: Course, day: str, names: set[str]) -> dict:
                 found[name] = nbformat.read(folder / f"{name}.ipynb", as_version=4)
                 break
     return found
+
+
+def _other_notebooks(course: Course, day: str) -> dict:
+    """The released notebooks of every other day, as "<day>/<name>": what a submission for the
+    wrong assignment is recognised by."""
+    return {f"{p.parent.name}/{p.stem}": nbformat.read(p, as_version=4)
+            for p in sorted(course.release_dir.glob("*/*.ipynb")) if p.parent.name != day}
 
 
 def feedback(
