@@ -1,8 +1,18 @@
-"""``report DAY [--csv PATH]``: student x notebook x points, read from nbgrader's gradebook."""
+"""``report DAY [--csv PATH] [--lms-csv PATH]``: student x notebook x points, read from nbgrader's
+gradebook, with each notebook's status and flags.
+
+Statuses: ok; missing; wrong assignment; invalid notebook; kernel died; time budget exceeded;
+grading error; extra notebook (a file not graded). Flags: what preflight repaired (renamed,
+metadata restored, duplicate grade_id, ...), what grading hit (tamper suspected, memory limit
+reached, output truncated, ...), and from the workspace at report time: "late" (received after
+the deadline given to ``collect``, from its manifest.json) and "submission changed since it was
+graded" (grade again).
+"""
 
 from __future__ import annotations
 
 import csv
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +21,10 @@ from autograder.config import Course
 from autograder.execution import FLAG_TAMPER
 from autograder.gradebook import STATUS_EXTRA, Status, read_status
 from autograder.logfile import noise_to
+from autograder.preflight import STATUS_MISSING, STATUS_WRONG
+
+FLAG_LATE = "late"
+FLAG_CHANGED = "submission changed since it was graded (grade again)"
 
 
 class ReportError(RuntimeError):
@@ -23,13 +37,17 @@ class NotebookScore:
     max_score: float
     cells: dict[str, float]  # grade_id -> points
     graded: bool  # False: the notebook could not be run as submitted (see status)
-    status: str = "ok"  # ok, missing, invalid notebook, kernel died, time budget exceeded, ...
+    status: str = "ok"  # ok, missing, wrong assignment, invalid notebook, kernel died, ...
     reason: str = ""
     flags: list[str] = field(default_factory=list)  # repaired, suspected, limits hit
 
     @property
     def suspect(self) -> bool:
         return any(FLAG_TAMPER in flag for flag in self.flags)
+
+    @property
+    def late(self) -> bool:
+        return any(flag.startswith(f"{FLAG_LATE}:") for flag in self.flags)
 
 
 @dataclass
@@ -76,20 +94,44 @@ def grade_table(course: Course, day: str) -> GradeTable:
                     if status is None:  # graded before statuses were recorded
                         status = Status("ok" if scored else "not graded",
                                         "" if scored else "nbgrader could not score it", [], None)
+                    manifest = _manifest(course, day, student)
                     row[notebook.name] = NotebookScore(
                         score=float(notebook.score),
                         max_score=float(notebook.max_score),
                         cells={g.name: float(g.score) for g in grades},
-                        graded=scored and status.status in ("ok", "missing"),
+                        graded=scored and status.status in ("ok", STATUS_MISSING, STATUS_WRONG),
                         status=status.status,
                         reason=status.reason,
-                        flags=status.flags,
+                        flags=status.flags + _workspace_flags(status, manifest),
                     )
                 extra = [f"{name}: {s.reason}" for name, s in statuses.get(student, {}).items()
                          if s.status == STATUS_EXTRA]
                 if extra:
                     table.extra[student] = extra
     return table
+
+
+def _manifest(course: Course, day: str, student: str) -> dict:
+    """The student's manifest.json of ``day`` as ``collect`` wrote it ({} if there is none)."""
+    path = course.workspace / "submitted" / student / day / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _workspace_flags(status: Status, manifest: dict) -> list[str]:
+    """"late" when the graded file came after the deadline; a note when it is no longer the
+    file in the workspace."""
+    entry = manifest.get("files", {}).get(status.file) if status.file else None
+    if not isinstance(entry, dict):  # no file graded, or a manifest without per-file details
+        return []
+    if status.sha256 and entry.get("sha256") != status.sha256:
+        return [FLAG_CHANGED]
+    if entry.get("late"):
+        return [f"{FLAG_LATE}: received {entry.get('received')}, "
+                f"deadline {manifest.get('deadline')}"]
+    return []
 
 
 def _short(notebook: str) -> str:
@@ -105,8 +147,9 @@ def _points(value: float) -> str:
 def _cell(s: NotebookScore) -> str:
     points = f"{_points(s.score)}/{_points(s.max_score)}"
     if s.status != "ok":
-        return f"{points} {s.status}"
-    return f"{points} !" if s.suspect else points
+        points = f"{points} {s.status}"
+    marks = ("!" if s.suspect else "") + ("L" if s.late else "")
+    return f"{points} {marks}" if marks else points
 
 
 def format_table(table: GradeTable) -> str:
@@ -114,8 +157,8 @@ def format_table(table: GradeTable) -> str:
     every notebook that is not plainly ok, with its status, reason and flags.
 
     A notebook shows ``points/max``, followed by its status when it is not "ok" (``0/10 kernel
-    died``, ``0/10 missing``) and by ``!`` when tampering is suspected; "-" when nbgrader has no
-    row for it.
+    died``, ``0/10 missing``), by ``!`` when tampering is suspected and ``L`` when it was late;
+    "-" when nbgrader has no row for it.
     """
     header = [table.day, *(_short(nb) for nb in table.notebooks), "total"]
     lines = []
@@ -170,3 +213,25 @@ def write_csv(table: GradeTable, path: Path) -> None:
             for line in table.extra.get(student, []):
                 name, _, why = line.partition(": ")
                 writer.writerow([student, table.day, name, "", "", "no", STATUS_EXTRA, why, ""])
+
+
+def write_lms_csv(table: GradeTable, path: Path) -> None:
+    """One row per student, for a learning management system: ``student_id``, ``total`` (points),
+    one column per notebook (its points; empty when the gradebook has no row for it), then
+    ``status`` ("ok", or every notebook that is not: "<notebook>: <status>") and ``flags``
+    (every flag as "<notebook>: <flag>", and the files not graded)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student_id", "total", *table.notebooks, "status", "flags"])
+        for student, scores in table.rows.items():
+            present = [scores[nb] for nb in table.notebooks if nb in scores]
+            total = sum(s.score for s in present)
+            points = [_points(scores[nb].score) if nb in scores else "" for nb in table.notebooks]
+            not_ok = [f"{nb}: {scores[nb].status}" for nb in table.notebooks
+                      if nb in scores and scores[nb].status != "ok"]
+            flags = [f"{nb}: {flag}" for nb in table.notebooks if nb in scores
+                     for flag in scores[nb].flags]
+            flags += [f"extra file {line}" for line in table.extra.get(student, [])]
+            writer.writerow([student, _points(total), *points, "; ".join(not_ok) or "ok",
+                             "; ".join(flags)])

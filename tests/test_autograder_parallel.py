@@ -1,4 +1,4 @@
-"""``grade DAY --jobs 2`` at scale: 40 synthetic students (reference, blank, partly correct and
+"""``grade DAY --workers 2`` at scale: 40 synthetic students (reference, blank, partly correct and
 broken copies of the tiny course) graded by the command in two worker processes, into SQLite and
 into a real PostgreSQL server, with no error, no lost row and exactly the expected points.
 
@@ -68,7 +68,7 @@ def _cohort(course, tmp: Path) -> dict[str, dict[str, float]]:
 
 
 def _grade_cohort(tmp: Path, db_url: str | None = None) -> tuple[float, dict, dict, dict]:
-    """Release, 40 submissions, then ``python -m autograder grade day0 --jobs 2`` (the command
+    """Release, 40 submissions, then ``python -m autograder grade day0 --workers 2`` (the command
     itself: its worker processes re-import ``autograder.__main__``)."""
     course = make_tiny_course(tmp)
     if db_url is not None:
@@ -78,7 +78,7 @@ def _grade_cohort(tmp: Path, db_url: str | None = None) -> tuple[float, dict, di
     collect(course, DAY, tmp / "returned")
     command = [sys.executable, "-m", "autograder", "--repo", str(course.repo),
                "--workspace", str(course.workspace), "--db-url", course.db_url,
-               "grade", DAY, "--jobs", "2"]
+               "grade", DAY, "--workers", "2"]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - start
@@ -102,7 +102,7 @@ def _check(run: dict, statuses: dict, points: dict) -> None:
 def test_forty_students_with_two_workers_into_sqlite(tmp_path: Path):
     seconds, run, statuses, points = _grade_cohort(tmp_path)
     _check(run, statuses, points)
-    print(f"\n{STUDENTS} notebooks, --jobs 2, SQLite: {seconds:.1f} s "
+    print(f"\n{STUDENTS} notebooks, --workers 2, SQLite: {seconds:.1f} s "
           f"({STUDENTS / seconds:.2f} notebooks/s)")
 
 
@@ -175,4 +175,4 @@ def test_forty_students_with_two_workers_into_postgresql(tmp_path: Path, pg_url:
         grades = connection.execute(text("SELECT count(*) FROM grade")).scalar()
     engine.dispose()
     assert (rows, grades) == (STUDENTS, STUDENTS * len(POINTS))
-    print(f"\n{STUDENTS} notebooks, --jobs 2, PostgreSQL: {seconds:.1f} s")
+    print(f"\n{STUDENTS} notebooks, --workers 2, PostgreSQL: {seconds:.1f} s")

@@ -99,7 +99,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory):
     collect(course, DAY, returned)
     submitted = {p: hashlib.sha256(p.read_bytes()).hexdigest()
                  for p in (course.workspace / "submitted").rglob("*.ipynb")}
-    results = {g.student: g for g in grade(course, DAY, jobs=2) if g.notebook == "tiny"}
+    results = {g.student: g for g in grade(course, DAY, workers=2) if g.notebook == "tiny"}
     table = grade_table(course, DAY)
     csv_path = tmp / "grades.csv"
     write_csv(table, csv_path)
