@@ -170,7 +170,7 @@ class Course:
             SaveAutoGrades,
         )
 
-        from autograder.execution import GuardedExecute, ValidateGuard
+        from autograder.execution import GuardedExecute
         from autograder.preprocessors import ClearHiddenTestsAndTracebacks, RestoreMissingCells
 
         # nbgrader's default list with OverwriteCells replaced by its fixed subclass.
@@ -191,12 +191,7 @@ class Course:
             AssignLatePenalties,
             CheckCellMetadata,
         ]
-        # ``nbgrader validate`` and the Validate button run nbgrader's own Execute (the
-        # Validator's preprocessors are not configurable): its hooks add the guard's prologues.
-        validate = ValidateGuard(memory)
-        c.Execute.on_notebook_start = validate.notebook_start
-        c.Execute.on_cell_execute = validate.cell_execute
-        c.Execute.on_cell_complete = validate.cell_complete
+        c.merge(validate_config(self.memory_limit_mb))
         # Feedback HTML is rendered from the autograded notebook, which holds the hidden tests
         # (OverwriteCells restores them from the gradebook): strip them, and their tracebacks.
         c.GenerateFeedback.preprocessors = [
@@ -205,3 +200,18 @@ class Course:
             CSSHTMLHeaderPreprocessor,
         ]
         return c
+
+
+def validate_config(memory_limit_mb: int = MEMORY_LIMIT_MB) -> Config:
+    """The tamper guard for ``nbgrader validate`` and the Validate button: they run nbgrader's own
+    Execute (the Validator's preprocessors are not configurable), whose hooks add the guard's
+    prologues. Part of ``Course.nbgrader_config``; the learners' configurations
+    (``deploy/lab/learner``, ``deploy/jupyterhub/learner``) load it alone."""
+    from autograder.execution import ValidateGuard
+
+    c = Config()
+    validate = ValidateGuard(memory_limit_mb * 2**20)
+    c.Execute.on_notebook_start = validate.notebook_start
+    c.Execute.on_cell_execute = validate.cell_execute
+    c.Execute.on_cell_complete = validate.cell_complete
+    return c

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from autograder_tiny import DAY, GUARDED, GUARDED_POINTS, make_guarded_course, set_cell
+from autograder_tiny import DAY, DOUBLE, GUARDED, GUARDED_POINTS, make_guarded_course, set_cell
 
 from autograder.collect import collect
 from autograder.grading import grade
@@ -127,7 +127,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory):
         nbformat.write(nb, returned / student / f"{GUARDED}.ipynb")
     collect(course, DAY, returned)
     plain = _plain_nbgrader(course, tmp)
-    results = {g.student: g for g in grade(course, DAY, jobs=2)}
+    results = {g.student: g for g in grade(course, DAY, workers=2)}
     table = grade_table(course, DAY)
     ours = {student: row[GUARDED].cells for student, row in table.rows.items()}
     return course, plain, ours, results, table
@@ -224,3 +224,33 @@ def test_validate_fails_a_notebook_that_passes_only_by_patching(graded, tmp_path
     config.Execute.on_notebook_start = config.Execute.on_cell_execute = None
     config.Execute.on_cell_complete = None
     assert not Validator(config=config).validate(str(path)).get("failed")
+
+
+LEARNER_CONFIGS = ["deploy/lab/learner", "deploy/jupyterhub/learner"]
+
+
+@pytest.mark.parametrize("folder", LEARNER_CONFIGS)
+def test_learner_validate_button_uses_the_guard(graded, folder: str, tmp_path: Path):
+    """The learners' Validate button loads nbgrader_config.py from the Jupyter config path (as
+    nbgrader's validate_assignment handler does): a notebook that passes only by patching the
+    helpers fails; the reference solution passes."""
+    from nbgrader.apps import NbGrader
+    from nbgrader.validator import Validator
+
+    from autograder.config import REPO_ROOT
+    from autograder.samples import solution_code
+
+    app = NbGrader()
+    app.config_file_paths.append([str(REPO_ROOT / folder)])
+    app.load_config_file()
+    course = graded[0]
+    learner = tmp_path / "learner"
+    shutil.copytree(course.release_dir / DAY, learner)
+    patched = learner / f"{GUARDED}.ipynb"
+    shutil.copy(course.workspace / "submitted" / "check_functions" / DAY / patched.name, patched)
+    assert Validator(config=app.config).validate(str(patched)).get("failed")
+    solved = nbformat.read(course.release_dir / DAY / f"{GUARDED}.ipynb", as_version=4)
+    set_cell(solved, "double", solution_code(DOUBLE))
+    nbformat.write(solved, learner / "solved.ipynb")
+    result = Validator(config=app.config).validate(str(learner / "solved.ipynb"))
+    assert result == {}, result  # nbgrader's "Success! Your notebook passes all the tests."
