@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import multiprocessing.util
 import shutil
 import tempfile
 import time
@@ -210,6 +211,9 @@ _WORKER: Worker | None = None
 def _start_worker(course: Course, template_bytes: bytes) -> None:
     global _WORKER  # one per worker process, for its lifetime
     _WORKER = Worker(course, template_bytes)
+    # A pool's worker process ends with os._exit (no atexit): multiprocessing's own finalizers
+    # still run, and remove the worker's temporary folder.
+    multiprocessing.util.Finalize(_WORKER, _WORKER.close, exitpriority=10)
 
 
 def _grade_in_worker(job: Job) -> NotebookResult:
