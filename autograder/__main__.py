@@ -4,4 +4,5 @@ import sys
 
 from autograder.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a --jobs worker process (spawn) imports this module
+    sys.exit(main())

@@ -3,10 +3,13 @@
     release DAY|all [--out DIR] [--check]  solutions/DAY -> assignments/DAY (GenerateAssignment)
     fixtures [--check]                  solutions/<day>/fixtures/<stem>.npz from the spec modules
     samples [--check]                   autograder/samples/<student>/ and expected.json
-    collect DAY SRC                     returned notebooks (folder or .zip) -> workspace submitted/
-    grade DAY [--student S ...]         nbgrader Autograde, in this one process
+    collect DAY SRC [--deadline TIME]   returned notebooks (folder or .zip) -> workspace submitted/
+    grade DAY [--student S ...] [--workers N] [--force]
+                                        nbgrader Autograde, in sandboxes, N worker processes;
+                                        notebooks unchanged since their last grading are skipped
     feedback DAY [--student S ...]      feedback HTML, hidden tests stripped
-    report DAY [--csv PATH]             student x notebook x points, from the gradebook
+    report DAY [--csv PATH] [--lms-csv PATH]
+                                        student x notebook x points, from the gradebook
     demo                                all of it on the sample submissions of Day 4
 
 Exit status: 0 done; 1 a check failed, or something could not be graded (message on stderr);
@@ -19,7 +22,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder.config import CELL_TIMEOUT, DB_URL_ENV, WORKSPACE_ENV, Course
+from autograder.config import (
+    CELL_TIMEOUT,
+    DB_URL_ENV,
+    MEMORY_LIMIT_MB,
+    OUTPUT_LIMIT,
+    TIME_BUDGET,
+    WORKSPACE_ENV,
+    Course,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +46,15 @@ def _parser() -> argparse.ArgumentParser:
                         "assignments/ (default: the checkout this package lives in)")
     parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT,
                         help=f"seconds per cell under autograding (default {CELL_TIMEOUT})")
+    parser.add_argument("--time-budget", type=int, default=TIME_BUDGET,
+                        help=f"seconds per notebook under autograding, 0: none "
+                        f"(default {TIME_BUDGET})")
+    parser.add_argument("--memory-limit", type=int, default=MEMORY_LIMIT_MB,
+                        help=f"MB of address space per grading kernel, 0: none "
+                        f"(default {MEMORY_LIMIT_MB})")
+    parser.add_argument("--output-limit", type=int, default=OUTPUT_LIMIT,
+                        help=f"bytes of output kept per cell, five times that per notebook "
+                        f"(default {OUTPUT_LIMIT})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("release", help="generate assignments/DAY from solutions/DAY")
@@ -52,10 +72,21 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("collect", help="copy returned notebooks into the workspace")
     p.add_argument("day")
     p.add_argument("src", type=Path, help="folder or .zip of <student>/[DAY/]<notebook>.ipynb")
+    p.add_argument("--deadline", metavar="TIME",
+                   help="ISO 8601 deadline (e.g. 2025-06-01T23:59+09:00; no offset: local time; "
+                   "default autograder.config.DEADLINES[DAY]): files received after it are "
+                   "recorded as late in manifest.json and flagged in the report; no penalty is "
+                   "applied")
 
     p = commands.add_parser("grade", help="autograde the submissions of DAY")
     p.add_argument("day")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--workers", "--jobs", type=int, default=1, dest="workers", metavar="N",
+                   help="grade in N worker processes (default 1: in this process); "
+                   "--jobs is an alias")
+    p.add_argument("--force", action="store_true",
+                   help="re-grade every notebook, also those whose submission and assignment "
+                   "are unchanged since their last completed grading (skipped as up to date)")
 
     p = commands.add_parser("feedback", help="feedback HTML for the autograded submissions")
     p.add_argument("day")
@@ -63,7 +94,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("report", help="grade table (terminal and CSV)")
     p.add_argument("day")
-    p.add_argument("--csv", type=Path, help="also write the table to this CSV file")
+    p.add_argument("--csv", type=Path, help="also write the table to this CSV file (one row "
+                   "per student and notebook, nbgrader's columns plus status, reason, flags)")
+    p.add_argument("--lms-csv", type=Path, metavar="PATH",
+                   help="also write an LMS-friendly CSV: one row per student with the total, "
+                   "the points of each notebook, its status and flags")
 
     commands.add_parser("demo", help="release Day 4, grade the samples, print the table")
     return parser
@@ -121,31 +156,49 @@ def _samples(course: Course, args: argparse.Namespace) -> None:
 def _collect(course: Course, args: argparse.Namespace) -> None:
     from autograder.collect import collect
 
-    result = collect(course, args.day, args.src)
+    result = collect(course, args.day, args.src, args.deadline)
     for student, notebooks in result.students.items():
         print(f"collected {student}: {len(notebooks)} notebook(s)")
         if student in result.archived:
             print(f"  earlier submission kept in {result.archived[student]}")
+    for student, files in result.late.items():
+        print(f"late {student}: {', '.join(files)} (received after {result.deadline})")
     for line in result.skipped:
         print(f"skipped {line}")
+    for line in result.unknown:
+        print(f"kept {line}: not a notebook of {args.day} by name (grade matches it by content)")
     submitted = course.workspace / "submitted"
     print(f"{len(result.students)} submission(s) of {args.day} in {submitted}")
 
 
 def _print_graded(graded) -> None:  # noqa: ANN001 (autograder.grading.Graded)
-    status = "ok" if graded.ok else f"FAILED: {graded.error}"
+    if graded.up_to_date:
+        print(f"  {graded.student}/{graded.notebook}  up to date ({graded.status})", flush=True)
+        return
+    if graded.ok:
+        status = graded.status
+    else:
+        status = f"FAILED: {graded.status}" + (
+            f" ({graded.error})" if graded.error and graded.error != graded.status else "")
     print(f"  {graded.student}/{graded.notebook}  {graded.seconds:.1f} s  {status}", flush=True)
+    for flag in graded.flags:
+        print(f"      {flag}", flush=True)
 
 
 def _grade(course: Course, args: argparse.Namespace) -> None:
     from autograder.grading import grade
 
-    results = grade(course, args.day, args.student, on_result=_print_graded)
+    results = grade(course, args.day, args.student, on_result=_print_graded,
+                    workers=args.workers, force=args.force)
     failed = [g for g in results if not g.ok]
-    print(f"graded {len(results) - len(failed)} of {len(results)} notebooks "
-          f"(gradebook {course.db_url})")
+    current = [g for g in results if g.up_to_date]
+    run = len(results) - len(current)
+    print(f"graded {run - len([g for g in failed if not g.up_to_date])} of {run} notebooks"
+          + (f", {len(current)} up to date (--force re-grades them)" if current else "")
+          + f" (gradebook {course.db_url})")
     if failed:
-        raise Failed(f"{len(failed)} notebook(s) could not be graded; see {course.log_file}")
+        raise Failed(f"{len(failed)} notebook(s) could not be graded as submitted "
+                     f"(status in the report); see {course.log_file}")
 
 
 def _feedback(course: Course, args: argparse.Namespace) -> None:
@@ -158,13 +211,16 @@ def _feedback(course: Course, args: argparse.Namespace) -> None:
 
 
 def _report(course: Course, args: argparse.Namespace) -> None:
-    from autograder.report import format_table, grade_table, write_csv
+    from autograder.report import format_table, grade_table, write_csv, write_lms_csv
 
     table = grade_table(course, args.day)
     print(format_table(table))
     if args.csv:
         write_csv(table, args.csv)
         print(f"wrote {args.csv}")
+    if args.lms_csv:
+        write_lms_csv(table, args.lms_csv)
+        print(f"wrote {args.lms_csv}")
 
 
 def _demo(course: Course, args: argparse.Namespace) -> None:
@@ -198,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     explained = (Failed, CollectError, DemoError, GradingError, ReleaseError, ReportError,
                  SampleError, FileNotFoundError)
     args = _parser().parse_args(argv)
-    course = Course.from_options(args.workspace, args.db_url, args.timeout, args.repo)
+    course = Course.from_options(args.workspace, args.db_url, args.timeout, args.repo,
+                                 args.time_budget, args.memory_limit, args.output_limit)
     try:
         COMMANDS[args.command](course, args)
     except explained as error:

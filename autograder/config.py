@@ -19,7 +19,7 @@ The workspace defaults to ``<repo>/grading`` (git-ignored); ``--workspace`` or
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from traitlets.config import Config
@@ -34,6 +34,20 @@ COURSE_ID = "dlcourse"
 # Seconds a single cell may run under autograding before nbgrader interrupts it and scores it 0.
 # Quick mode keeps every Day 4 cell far below this; it stops a learner's infinite loop.
 CELL_TIMEOUT = 60
+# Seconds a whole notebook may run (every cell's timeout is cut to what is left): a loop in a
+# function that several tests call costs this at most, not tests x CELL_TIMEOUT.
+TIME_BUDGET = 300
+# Address space of a grading kernel (RLIMIT_AS, set before learner code runs): a runaway
+# allocation ends in MemoryError (or a dead kernel), not in the machine swapping. A Day 4 kernel
+# maps about 1.2 GB (numpy, OpenBLAS, matplotlib).
+MEMORY_LIMIT_MB = 4096
+# Deadline of each day (ISO 8601; without a UTC offset: this machine's local time), used by
+# ``collect`` when no --deadline is given: files received after it are flagged "late" in the
+# manifest and the report. No penalty is applied. Example: {"day4": "2025-06-01T23:59+09:00"}.
+DEADLINES: dict[str, str] = {}
+# Bytes of output kept per cell and per notebook in the autograded notebook and the feedback.
+OUTPUT_LIMIT = 1_000_000
+NOTEBOOK_OUTPUT_LIMIT = 5_000_000
 
 # nbgrader zeroes a test cell that wrote anything to stderr (utils.determine_grade). Every check in
 # this course fails by *raising* (an error output, still scored 0), so stderr only ever carries
@@ -56,6 +70,9 @@ class Course:
     workspace: Path  # submitted/, autograded/, feedback/, gradebook.db, grading.log
     db_url: str  # SQLAlchemy URL of the gradebook
     timeout: int = CELL_TIMEOUT  # seconds per cell under autograding
+    time_budget: int = TIME_BUDGET  # seconds per notebook (0: none)
+    memory_limit_mb: int = MEMORY_LIMIT_MB  # per grading kernel (0: none)
+    output_limit: int = OUTPUT_LIMIT  # bytes of output per cell
 
     @classmethod
     def from_options(
@@ -64,13 +81,25 @@ class Course:
         db_url: str | None = None,
         timeout: int | None = None,
         repo: str | os.PathLike[str] | None = None,
+        time_budget: int | None = None,
+        memory_limit_mb: int | None = None,
+        output_limit: int | None = None,
     ) -> Course:
         """Defaults: workspace ``$DLCOURSE_WORKSPACE`` or ``<repo>/grading``; SQLite in it."""
         root = Path(repo).resolve() if repo is not None else REPO_ROOT
         chosen = workspace or os.environ.get(WORKSPACE_ENV) or root / "grading"
         space = Path(chosen).expanduser().resolve()
         url = db_url or os.environ.get(DB_URL_ENV) or f"sqlite:///{space / 'gradebook.db'}"
-        return cls(root, space, url, CELL_TIMEOUT if timeout is None else int(timeout))
+
+        def pick(value: int | None, default: int) -> int:
+            return default if value is None else int(value)
+
+        return cls(root, space, url, pick(timeout, CELL_TIMEOUT), pick(time_budget, TIME_BUDGET),
+                   pick(memory_limit_mb, MEMORY_LIMIT_MB), pick(output_limit, OUTPUT_LIMIT))
+
+    def with_workspace(self, workspace: Path, db_url: str) -> Course:
+        """The same course and limits, graded in another workspace and gradebook."""
+        return replace(self, workspace=workspace, db_url=db_url)
 
     @property
     def source_dir(self) -> Path:
@@ -112,6 +141,12 @@ class Course:
         c.OverwriteCells.add_missing_cells = True
         c.IgnorePattern.enabled = True
         c.IgnorePattern.pattern = IGNORE_STDERR_PATTERN
+        # Limits and the tamper guard of the grading kernel (autograder.execution).
+        memory = self.memory_limit_mb * 2**20
+        c.GuardedExecute.time_budget = self.time_budget
+        c.GuardedExecute.memory_limit = memory
+        c.GuardedExecute.output_limit = self.output_limit
+        c.GuardedExecute.notebook_output_limit = 5 * self.output_limit
         if ipc_dir is not None:
             # Kernels talk over Unix sockets in ``ipc_dir``: no race for TCP ports when several
             # kernels start at once (parallel CI jobs, other graders on the same machine). The
@@ -122,15 +157,20 @@ class Course:
 
         # Imported here: building the config must not cost nbgrader's import for callers that
         # only need paths (nbgrader_config.py imports this module too, which is fine).
-        from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+        from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
         from nbgrader.preprocessors import (
+            AssignLatePenalties,
             CheckCellMetadata,
             ClearOutput,
             DeduplicateIds,
             GetGrades,
+            IgnorePattern,
+            LimitOutput,
             OverwriteKernelspec,
+            SaveAutoGrades,
         )
 
+        from autograder.execution import GuardedExecute
         from autograder.preprocessors import ClearHiddenTestsAndTracebacks, RestoreMissingCells
 
         # nbgrader's default list with OverwriteCells replaced by its fixed subclass.
@@ -141,6 +181,17 @@ class Course:
             RestoreMissingCells,
             CheckCellMetadata,
         ]
+        # nbgrader's default list with Execute replaced by the guarded one.
+        c.Autograde.autograde_preprocessors = [
+            GuardedExecute,
+            IgnorePattern,
+            ClearMetadataPreprocessor,
+            LimitOutput,
+            SaveAutoGrades,
+            AssignLatePenalties,
+            CheckCellMetadata,
+        ]
+        c.merge(validate_config(self.memory_limit_mb))
         # Feedback HTML is rendered from the autograded notebook, which holds the hidden tests
         # (OverwriteCells restores them from the gradebook): strip them, and their tracebacks.
         c.GenerateFeedback.preprocessors = [
@@ -149,3 +200,18 @@ class Course:
             CSSHTMLHeaderPreprocessor,
         ]
         return c
+
+
+def validate_config(memory_limit_mb: int = MEMORY_LIMIT_MB) -> Config:
+    """The tamper guard for ``nbgrader validate`` and the Validate button: they run nbgrader's own
+    Execute (the Validator's preprocessors are not configurable), whose hooks add the guard's
+    prologues. Part of ``Course.nbgrader_config``; the learners' configurations
+    (``deploy/lab/learner``, ``deploy/jupyterhub/learner``) load it alone."""
+    from autograder.execution import ValidateGuard
+
+    c = Config()
+    validate = ValidateGuard(memory_limit_mb * 2**20)
+    c.Execute.on_notebook_start = validate.notebook_start
+    c.Execute.on_cell_execute = validate.cell_execute
+    c.Execute.on_cell_complete = validate.cell_complete
+    return c

@@ -38,7 +38,7 @@ def demo_course(course: Course) -> Course:
     """``course`` with its workspace moved to ``<workspace>/demo`` (and its own SQLite file)."""
     space = course.workspace / "demo"
     url = f"sqlite:///{space / 'gradebook.db'}"
-    return Course(course.repo, space, url, course.timeout)
+    return course.with_workspace(space, url)
 
 
 def _fresh_workspace(space: Path) -> None:

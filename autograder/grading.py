@@ -1,20 +1,71 @@
-"""``grade DAY`` and ``feedback DAY``: nbgrader's Autograde and GenerateFeedback, in one process.
+"""``grade DAY [--workers N] [--force]`` and ``feedback DAY``: nbgrader's Autograde and
+GenerateFeedback.
 
-Each submitted notebook is autograded on its own (``CourseDirectory.notebook_id``): nbgrader drops
-a whole student's folder when one of the notebooks fails to convert, and one broken notebook (or
-student) must not cost the others their grades. Failures are reported, the batch goes on.
+How one notebook of one student is graded:
+
+1. ``preflight.prepare`` reads the student's folder (never changing it): every assignment
+   notebook is found (renamed files matched by content), repaired (metadata, grade_ids) or
+   reported (invalid JSON, missing); the learner-editable code is scanned for tampering.
+2. A worker autogrades it with nbgrader in a sandbox: a fresh temporary folder holding a copy of
+   the notebook and a throwaway SQLite gradebook with the assignment's definition. The kernel runs
+   in that folder, under the limits and the guard of ``autograder.execution``. Nothing of the
+   workspace is below or above it, and the workspace's location is not in the kernel's
+   environment; a cell that wipes every ``*.db`` it finds around it hits the throwaway gradebook.
+3. The grading process copies the result into the course gradebook (``gradebook.record``), one
+   notebook at a time, checking a SQLite gradebook before each write and restoring it from an
+   in-memory copy if it was damaged (``gradebook.SqliteGuard``), and writes the autograded
+   notebook into the workspace; an older autograded notebook that is not replaced is moved to
+   ``archive/``, never deleted.
+
+``workers > 1`` runs the workers in that many processes (``spawn``), each with its own nbgrader
+session and its own folder of kernel sockets (IPC transport, no race for TCP ports); results are
+still recorded by the one grading process. Every notebook ends with a status: ok, missing,
+wrong assignment, invalid notebook, kernel died, time budget exceeded, grading error; flags say
+what was repaired or suspected. A bad submission never stops the others.
+
+Grading is idempotent and resumable: a notebook whose submitted file (name and sha256), the rest
+of the student's returned files, and assignment version (``versions``: the source and released
+notebook, the day's other files, the limits) are those of its last completed grading is not run
+again but reported "up to date", so a batch interrupted at any point (even by SIGKILL: each
+notebook is recorded in one transaction as soon as it is graded) resumes where it stopped.
+``force`` re-grades everything.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import multiprocessing
+import multiprocessing.util
 import shutil
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+import nbformat
+
 from autograder.config import Course
+from autograder.gradebook import (
+    STATUS_EXTRA,
+    NotebookResult,
+    SqliteGuard,
+    Status,
+    read_sandbox,
+    read_status,
+    record,
+    template,
+)
+from autograder.logfile import noise_to
+from autograder.preflight import STATUS_MISSING, STATUS_WRONG, prepare
 from autograder.session import Session
+
+STATUS_ERROR = "grading error"
+GRADED = ("ok", STATUS_MISSING, STATUS_WRONG)  # a notebook graded as submitted
+ATTEMPTS = 2  # a grading error (not the learner's: e.g. a sandbox wiped by another kernel) retries
 
 
 class GradingError(RuntimeError):
@@ -23,13 +74,31 @@ class GradingError(RuntimeError):
 
 @dataclass
 class Graded:
-    """One nbgrader run for ``student``'s ``notebook`` (a stem; "*" for feedback of all)."""
+    """One graded notebook of ``student`` (for feedback: ``notebook`` "*", all of them)."""
 
     student: str
     notebook: str
     ok: bool
     seconds: float
     error: str = ""
+    status: str = "ok"
+    flags: list[str] = field(default_factory=list)
+    up_to_date: bool = False  # not run: unchanged since its last completed grading
+
+
+@dataclass
+class Job:
+    """One notebook to autograde in a sandbox (plain data: it crosses process boundaries)."""
+
+    student: str
+    day: str
+    notebook: str
+    source: str  # the (repaired) notebook as JSON
+    flags: list[str]
+    timestamp: str | None
+    sha256: str | None
+    file: str | None
+    version: str | None = None
 
 
 def submitted_students(course: Course, day: str) -> list[str]:
@@ -64,35 +133,308 @@ def _students(course: Course, day: str, students: list[str] | None) -> list[str]
     return chosen
 
 
+# -- the worker: one notebook in a sandbox ---------------------------------------------------
+
+
+class Worker:
+    """Autogrades jobs one after another, each in a fresh sandbox, with one nbgrader session."""
+
+    def __init__(self, course: Course, template_bytes: bytes):
+        self.course = course
+        self.template = template_bytes
+        self.root = Path(tempfile.mkdtemp(prefix="dlc-grade-"))
+        self.session = Session(course).__enter__()
+
+    def close(self) -> None:
+        self.session.__exit__(None, None, None)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def grade(self, job: Job) -> NotebookResult:
+        for _ in range(ATTEMPTS):
+            result = self._attempt(job)
+            if result.status != STATUS_ERROR:
+                break
+        return result
+
+    def _attempt(self, job: Job) -> NotebookResult:
+        start = time.perf_counter()
+        result = NotebookResult(job.student, job.day, job.notebook, flags=list(job.flags),
+                                timestamp=job.timestamp, sha256=job.sha256, file=job.file,
+                                version=job.version)
+        sandbox = Path(tempfile.mkdtemp(prefix="s-", dir=self.root))
+        try:
+            database = sandbox / "db" / "gradebook.db"
+            database.parent.mkdir()
+            database.write_bytes(self.template)
+            root = sandbox / "course"
+            folder = root / "submitted" / job.student / job.day
+            folder.mkdir(parents=True)
+            (folder / f"{job.notebook}.ipynb").write_text(job.source, encoding="utf-8")
+            if job.timestamp:
+                (folder / "timestamp.txt").write_text(job.timestamp)
+            url = f"sqlite:///{database}"
+            outcome = self.session.autograde(job.day, job.student, job.notebook,
+                                             root=str(root), db_url=url)
+            autograded = root / "autograded" / job.student / job.day / f"{job.notebook}.ipynb"
+            if autograded.exists():
+                result.autograded = autograded.read_bytes()
+                _read_report(result)
+            if outcome.ok:
+                read_sandbox(url, result)
+            else:
+                result.status, result.reason, result.scores = STATUS_ERROR, outcome.error, {}
+        except Exception as error:  # a broken sandbox is this notebook's problem only
+            result.status, result.reason, result.scores = STATUS_ERROR, repr(error), {}
+        finally:
+            shutil.rmtree(sandbox, ignore_errors=True)
+        result.seconds = time.perf_counter() - start
+        return result
+
+
+def _read_report(result: NotebookResult) -> None:
+    """Status and flags that ``GuardedExecute`` left in the autograded notebook's metadata."""
+    try:
+        report = json.loads(result.autograded or b"{}").get("metadata", {}).get("dlcourse", {})
+    except ValueError:
+        return
+    result.status = report.get("status", result.status)
+    if result.status != "ok":
+        result.reason = result.status
+    result.flags += [f for f in report.get("flags", []) if f not in result.flags]
+    for grade_id, reasons in sorted(report.get("cells", {}).items()):
+        result.flags.append(f"{grade_id}: {'; '.join(reasons)}")
+
+
+_WORKER: Worker | None = None
+
+
+def _start_worker(course: Course, template_bytes: bytes) -> None:
+    global _WORKER  # one per worker process, for its lifetime
+    _WORKER = Worker(course, template_bytes)
+    # A pool's worker process ends with os._exit (no atexit): multiprocessing's own finalizers
+    # still run, and remove the worker's temporary folder.
+    multiprocessing.util.Finalize(_WORKER, _WORKER.close, exitpriority=10)
+
+
+def _grade_in_worker(job: Job) -> NotebookResult:
+    assert _WORKER is not None
+    return _WORKER.grade(job)
+
+
+def _run(course: Course, jobs: list[Job], template_bytes: bytes,
+         workers: int) -> Iterator[NotebookResult]:
+    """Results of ``jobs`` as they are ready: in this process, or in ``workers`` processes."""
+    if workers <= 1 or len(jobs) <= 1:
+        worker = Worker(course, template_bytes)
+        try:
+            for job in jobs:
+                yield worker.grade(job)
+        finally:
+            worker.close()
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context,
+                             initializer=_start_worker,
+                             initargs=(course, template_bytes)) as pool:
+        pending: dict[Future, Job] = {pool.submit(_grade_in_worker, job): job for job in jobs}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = pending.pop(future)
+                try:
+                    yield future.result()
+                except Exception as error:  # the worker process itself died
+                    yield NotebookResult(job.student, job.day, job.notebook, STATUS_ERROR,
+                                         f"worker failed: {error!r}", list(job.flags),
+                                         timestamp=job.timestamp, sha256=job.sha256,
+                                         file=job.file, version=job.version)
+
+
+# -- the grading process ---------------------------------------------------------------------
+
+
+def versions(course: Course, day: str, notebooks: list[str]) -> dict[str, str]:
+    """notebook -> sha256 of what grading it depends on besides the submission: its source and
+    released notebook, every other file of the day (fixtures), the grading limits. Key "*": the
+    whole day (for files that are not an assignment notebook)."""
+    common = hashlib.sha256(repr((course.timeout, course.time_budget, course.memory_limit_mb,
+                                  course.output_limit)).encode())
+    for folder in (course.source_dir / day, course.release_dir / day):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            hidden = any(part.startswith((".", "__")) for part in path.relative_to(folder).parts)
+            if not hidden and (path.suffix != ".ipynb" or path.parent != folder):
+                common.update(path.relative_to(folder).as_posix().encode())
+                common.update(path.read_bytes())
+    found = {}
+    day_wide = common.copy()
+    for name in notebooks:
+        digest = common.copy()
+        for folder in (course.source_dir / day, course.release_dir / day):
+            path = folder / f"{name}.ipynb"
+            data = path.read_bytes() if path.exists() else b""
+            digest.update(data)
+            day_wide.update(data)
+        found[name] = digest.hexdigest()
+    found["*"] = day_wide.hexdigest()
+    return found
+
+
+def _plan(course: Course, day: str, students: list[str], released: dict,
+          others: dict) -> tuple[list[Job], list[NotebookResult]]:
+    """Jobs to run, and the results known without running anything (missing, invalid, extra)."""
+    jobs: list[Job] = []
+    known: list[NotebookResult] = []
+    version = versions(course, day, list(released))
+    for student in students:
+        folder = course.workspace / "submitted" / student / day
+        stamp = folder / "timestamp.txt"
+        timestamp = stamp.read_text().strip() or None if stamp.exists() else None
+        submission = prepare(folder, released, others)
+        # What preflight decided for one file may depend on the others (renamed, wrong
+        # assignment): a notebook is up to date only if the student's whole folder is.
+        returned = hashlib.sha256()
+        for path in sorted(folder.glob("*.ipynb")):
+            returned.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
+
+        def of(name: str, files: str = returned.hexdigest()) -> str:
+            return hashlib.sha256((version[name] + files).encode()).hexdigest()
+
+        for prepared in submission.notebooks:
+            data = prepared.file.read_bytes() if prepared.file else None
+            digest = hashlib.sha256(data).hexdigest() if data is not None else None
+            name = prepared.file.name if prepared.file else None
+            if prepared.nb is None:
+                known.append(NotebookResult(student, day, prepared.notebook, prepared.status,
+                                            prepared.reason, prepared.flags, timestamp=timestamp,
+                                            sha256=digest, file=name,
+                                            version=of(prepared.notebook)))
+            else:
+                jobs.append(Job(student, day, prepared.notebook, nbformat.writes(prepared.nb),
+                                prepared.flags, timestamp, digest, name,
+                                of(prepared.notebook)))
+        for line in submission.extra:
+            file, _, why = line.partition(": ")
+            digest = hashlib.sha256((folder / file).read_bytes()).hexdigest()
+            known.append(NotebookResult(student, day, file, STATUS_EXTRA, why, sha256=digest,
+                                        file=file, version=of("*")))
+    return jobs, known
+
+
+def _up_to_date(previous: Status | None, item: Job | NotebookResult) -> bool:
+    """Whether ``item`` was completely graded before, from the same file against the same
+    version (a grading error is never complete)."""
+    return (previous is not None and previous.status != STATUS_ERROR
+            and previous.version is not None and previous.version == item.version
+            and (previous.sha256, previous.file) == (item.sha256, item.file))
+
+
+def _archive_autograded(course: Course, student: str, day: str, keep: set[str]) -> None:
+    """Move this student's autograded notebooks of ``day`` not in ``keep`` to the archive."""
+    folder = course.workspace / "autograded" / student / day
+    stale = [p for p in folder.glob("*.ipynb") if p.stem not in keep] if folder.is_dir() else []
+    if not stale:
+        return
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = course.workspace / "archive" / "autograded" / student / day / stamp
+    target.mkdir(parents=True, exist_ok=True)
+    for path in stale:
+        shutil.move(str(path), str(target / path.name))
+
+
+def _write_autograded(course: Course, result: NotebookResult) -> None:
+    folder = course.workspace / "autograded" / result.student / result.assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{result.notebook}.ipynb"
+    if path.exists():
+        path.chmod(0o644)  # nbgrader leaves its outputs read-only
+    path.write_bytes(result.autograded or b"")
+    if result.timestamp:
+        (folder / "timestamp.txt").write_text(result.timestamp)
+
+
 def grade(
     course: Course,
     day: str,
     students: list[str] | None = None,
     on_result: Callable[[Graded], None] | None = None,
+    workers: int = 1,
+    force: bool = False,
 ) -> list[Graded]:
-    """Autograde every submitted notebook of ``day`` (all students, or ``students``)."""
+    """Autograde every submitted notebook of ``day`` (all students, or ``students``) in
+    ``workers`` processes; one unchanged since its last completed grading is reported up to date
+    and not run again, unless ``force``."""
     chosen = _students(course, day, students)
+    with Session(course) as session:
+        _ensure_assignment(session, day)
+        recorded = session.recorded_notebooks(day) or set()
+    released = _assignment_notebooks(course, day, recorded)
     results: list[Graded] = []
+    written: dict[str, set[str]] = {student: set() for student in chosen}
+    guard = SqliteGuard(course.db_url)
+    guard.save()
 
-    def emit(graded: Graded) -> None:
+    def emit(result: NotebookResult) -> None:
+        if guard.check():
+            result.flags.append("the gradebook was damaged while grading and has been restored")
+        if result.autograded:
+            _write_autograded(course, result)
+            written.setdefault(result.student, set()).add(result.notebook)
+        record(course.db_url, result)
+        guard.save()
+        graded = Graded(result.student, result.notebook, result.status in GRADED,
+                        result.seconds, result.reason, result.status, result.flags)
         results.append(graded)
         if on_result:
             on_result(graded)
 
-    with Session(course) as session:
-        _ensure_assignment(session, day)
-        for student in chosen:
-            folder = course.workspace / "submitted" / student / day
-            notebooks = sorted(p.stem for p in folder.glob("*.ipynb"))
-            if not notebooks:
-                emit(Graded(student, "*", False, 0.0, f"no notebooks in {folder}"))
-                continue
-            # Derived data: a notebook graded earlier but not submitted now must not linger.
-            shutil.rmtree(course.workspace / "autograded" / student / day, ignore_errors=True)
-            for notebook in notebooks:
-                outcome = session.autograde(day, student, notebook)
-                emit(Graded(student, notebook, outcome.ok, outcome.seconds, outcome.error))
-    return results
+    planned, known = _plan(course, day, chosen, released, _other_notebooks(course, day))
+    if not force:
+        previous = read_status(course.db_url, day)
+
+        def current(item: Job | NotebookResult) -> bool:
+            status = previous.get(item.student, {}).get(item.notebook)
+            if not _up_to_date(status, item):
+                return False
+            written.setdefault(item.student, set()).add(item.notebook)
+            graded = Graded(item.student, item.notebook, status.status in GRADED,
+                            0.0, status.reason, status.status, status.flags, up_to_date=True)
+            results.append(graded)
+            if on_result:
+                on_result(graded)
+            return True
+
+        known = [result for result in known if not current(result)]
+        planned = [job for job in planned if not current(job)]
+    with noise_to(course.log_file):  # nbgrader's warnings, as in the session
+        for result in known:
+            emit(result)
+        with tempfile.TemporaryDirectory(prefix="dlc-template-") as scratch:
+            database = template(course.db_url, day, Path(scratch) / "gradebook.db")
+            template_bytes = database.read_bytes()
+        for result in _run(course, planned, template_bytes, workers):
+            emit(result)
+    for student in chosen:
+        _archive_autograded(course, student, day, keep=written.get(student, set()))
+    return sorted(results, key=lambda g: (g.student, g.notebook))
+
+
+def _assignment_notebooks(course: Course, day: str, names: set[str]) -> dict:
+    """The notebooks of ``day`` in the gradebook, read from the release (the learner's copy),
+    or from the source for one not released yet: what submissions are matched against."""
+    found = {}
+    for name in sorted(names):
+        for folder in (course.release_dir / day, course.source_dir / day):
+            if (folder / f"{name}.ipynb").exists():
+                found[name] = nbformat.read(folder / f"{name}.ipynb", as_version=4)
+                break
+    return found
+
+
+def _other_notebooks(course: Course, day: str) -> dict:
+    """The released notebooks of every other day, as "<day>/<name>": what a submission for the
+    wrong assignment is recognised by."""
+    return {f"{p.parent.name}/{p.stem}": nbformat.read(p, as_version=4)
+            for p in sorted(course.release_dir.glob("*/*.ipynb")) if p.parent.name != day}
 
 
 def feedback(
@@ -116,3 +458,4 @@ def feedback(
             if on_result:
                 on_result(results[-1])
     return results
+

@@ -1,14 +1,30 @@
-"""``report DAY [--csv PATH]``: student x notebook x points, read from nbgrader's gradebook."""
+"""``report DAY [--csv PATH] [--lms-csv PATH]``: student x notebook x points, read from nbgrader's
+gradebook, with each notebook's status and flags.
+
+Statuses: ok; missing; wrong assignment; invalid notebook; kernel died; time budget exceeded;
+grading error; extra notebook (a file not graded). Flags: what preflight repaired (renamed,
+metadata restored, duplicate grade_id, ...), what grading hit (tamper suspected, memory limit
+reached, output truncated, ...), and from the workspace at report time: "late" (received after
+the deadline given to ``collect``, from its manifest.json) and "submission changed since it was
+graded" (grade again).
+"""
 
 from __future__ import annotations
 
 import csv
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.config import Course
+from autograder.execution import FLAG_TAMPER
+from autograder.gradebook import STATUS_EXTRA, Status, read_status
 from autograder.logfile import noise_to
+from autograder.preflight import STATUS_MISSING, STATUS_WRONG
+
+FLAG_LATE = "late"
+FLAG_CHANGED = "submission changed since it was graded (grade again)"
 
 
 class ReportError(RuntimeError):
@@ -20,7 +36,18 @@ class NotebookScore:
     score: float
     max_score: float
     cells: dict[str, float]  # grade_id -> points
-    graded: bool  # False: nbgrader recorded the submission but could not score it
+    graded: bool  # False: the notebook could not be run as submitted (see status)
+    status: str = "ok"  # ok, missing, wrong assignment, invalid notebook, kernel died, ...
+    reason: str = ""
+    flags: list[str] = field(default_factory=list)  # repaired, suspected, limits hit
+
+    @property
+    def suspect(self) -> bool:
+        return any(FLAG_TAMPER in flag for flag in self.flags)
+
+    @property
+    def late(self) -> bool:
+        return any(flag.startswith(f"{FLAG_LATE}:") for flag in self.flags)
 
 
 @dataclass
@@ -30,6 +57,7 @@ class GradeTable:
     day: str
     notebooks: list[str]
     rows: dict[str, dict[str, NotebookScore]] = field(default_factory=dict)
+    extra: dict[str, list[str]] = field(default_factory=dict)  # student -> files not graded
 
     def cell_points(self) -> dict[str, dict[str, dict[str, float]]]:
         """student -> "<day>/<notebook>" -> grade_id -> points (the shape of expected.json)."""
@@ -47,6 +75,7 @@ def grade_table(course: Course, day: str) -> GradeTable:
     with noise_to(course.log_file):
         from nbgrader.api import Gradebook, MissingEntry
 
+        statuses = read_status(course.db_url, day)
         with Gradebook(course.db_url) as gradebook:
             try:
                 assignment = gradebook.find_assignment(day)
@@ -54,18 +83,55 @@ def grade_table(course: Course, day: str) -> GradeTable:
                 raise ReportError(f"{day} is not in the gradebook {course.db_url}") from None
             table = GradeTable(day, [nb.name for nb in assignment.notebooks])
             for submission in sorted(assignment.submissions, key=lambda s: s.student.id):
-                row = table.rows.setdefault(submission.student.id, {})
+                student = submission.student.id
+                row = table.rows.setdefault(student, {})
                 for notebook in submission.notebooks:
                     grades = list(notebook.grades)
+                    scored = all(
+                        g.auto_score is not None or g.manual_score is not None for g in grades
+                    )
+                    status = statuses.get(student, {}).get(notebook.name)
+                    if status is None:  # graded before statuses were recorded
+                        status = Status("ok" if scored else "not graded",
+                                        "" if scored else "nbgrader could not score it", [], None)
+                    manifest = _manifest(course, day, student)
                     row[notebook.name] = NotebookScore(
                         score=float(notebook.score),
                         max_score=float(notebook.max_score),
                         cells={g.name: float(g.score) for g in grades},
-                        graded=all(
-                            g.auto_score is not None or g.manual_score is not None for g in grades
-                        ),
+                        graded=scored and status.status in ("ok", STATUS_MISSING, STATUS_WRONG),
+                        status=status.status,
+                        reason=status.reason,
+                        flags=status.flags + _workspace_flags(status, manifest),
                     )
+                extra = [f"{name}: {s.reason}" for name, s in statuses.get(student, {}).items()
+                         if s.status == STATUS_EXTRA]
+                if extra:
+                    table.extra[student] = extra
     return table
+
+
+def _manifest(course: Course, day: str, student: str) -> dict:
+    """The student's manifest.json of ``day`` as ``collect`` wrote it ({} if there is none)."""
+    path = course.workspace / "submitted" / student / day / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _workspace_flags(status: Status, manifest: dict) -> list[str]:
+    """"late" when the graded file came after the deadline; a note when it is no longer the
+    file in the workspace."""
+    entry = manifest.get("files", {}).get(status.file) if status.file else None
+    if not isinstance(entry, dict):  # no file graded, or a manifest without per-file details
+        return []
+    if status.sha256 and entry.get("sha256") != status.sha256:
+        return [FLAG_CHANGED]
+    if entry.get("late"):
+        return [f"{FLAG_LATE}: received {entry.get('received')}, "
+                f"deadline {manifest.get('deadline')}"]
+    return []
 
 
 def _short(notebook: str) -> str:
@@ -78,13 +144,25 @@ def _points(value: float) -> str:
     return f"{value:g}"
 
 
-def format_table(table: GradeTable) -> str:
-    """Plain-text table: one row per student, one column per notebook, then the total.
+def _cell(s: NotebookScore) -> str:
+    points = f"{_points(s.score)}/{_points(s.max_score)}"
+    if s.status != "ok":
+        points = f"{points} {s.status}"
+    marks = ("!" if s.suspect else "") + ("L" if s.late else "")
+    return f"{points} {marks}" if marks else points
 
-    A notebook nbgrader could not score shows as ``error`` (see the log), one not submitted as 0.
+
+def format_table(table: GradeTable) -> str:
+    """Plain-text table: one row per student, one column per notebook, then the total; below it,
+    every notebook that is not plainly ok, with its status, reason and flags.
+
+    A notebook shows ``points/max``, followed by its status when it is not "ok" (``0/10 kernel
+    died``, ``0/10 missing``), by ``!`` when tampering is suspected and ``L`` when it was late;
+    "-" when nbgrader has no row for it.
     """
     header = [table.day, *(_short(nb) for nb in table.notebooks), "total"]
     lines = []
+    notes = []
     for student, scores in table.rows.items():
         cells, got, out_of = [student], 0.0, 0.0
         for nb in table.notebooks:
@@ -92,10 +170,15 @@ def format_table(table: GradeTable) -> str:
             if s is None:
                 cells.append("-")
                 continue
-            cells.append(f"{_points(s.score)}/{_points(s.max_score)}" if s.graded else "error")
+            cells.append(_cell(s))
             got, out_of = got + s.score, out_of + s.max_score
+            if s.status != "ok" or s.flags:
+                what = s.status + (f" ({s.reason})" if s.reason and s.reason != s.status else "")
+                notes.append(f"  {student}/{nb}: {what}")
+                notes += [f"      {flag}" for flag in s.flags]
         cells.append(f"{_points(got)}/{_points(out_of)}")
         lines.append(cells)
+        notes += [f"  {student}: extra file {line}" for line in table.extra.get(student, [])]
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
 
     def render(row: list[str]) -> str:
@@ -103,18 +186,52 @@ def format_table(table: GradeTable) -> str:
         return "  ".join([first, *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))])
 
     rule = "-" * len(render(header))
-    return "\n".join([render(header), rule, *(render(r) for r in lines)])
+    text = [render(header), rule, *(render(r) for r in lines)]
+    if notes:
+        text += ["", "Not plainly ok (status, then flags):", *notes]
+    return "\n".join(text)
+
+
+CSV_COLUMNS = ["student", "assignment", "notebook", "score", "max_score", "graded", "status",
+               "reason", "flags"]
 
 
 def write_csv(table: GradeTable, path: Path) -> None:
-    """Long format: student, assignment, notebook, score, max_score, graded."""
+    """Long format, one row per student and notebook: points, whether it was graded as
+    submitted, and its status, reason and flags (a 0 is never without its reason)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "assignment", "notebook", "score", "max_score", "graded"])
+        writer.writerow(CSV_COLUMNS)
         for student, scores in table.rows.items():
             for nb in table.notebooks:
                 if nb in scores:
                     s = scores[nb]
                     writer.writerow([student, table.day, nb, _points(s.score),
-                                     _points(s.max_score), "yes" if s.graded else "no"])
+                                     _points(s.max_score), "yes" if s.graded else "no", s.status,
+                                     s.reason, "; ".join(s.flags)])
+            for line in table.extra.get(student, []):
+                name, _, why = line.partition(": ")
+                writer.writerow([student, table.day, name, "", "", "no", STATUS_EXTRA, why, ""])
+
+
+def write_lms_csv(table: GradeTable, path: Path) -> None:
+    """One row per student, for a learning management system: ``student_id``, ``total`` (points),
+    one column per notebook (its points; empty when the gradebook has no row for it), then
+    ``status`` ("ok", or every notebook that is not: "<notebook>: <status>") and ``flags``
+    (every flag as "<notebook>: <flag>", and the files not graded)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student_id", "total", *table.notebooks, "status", "flags"])
+        for student, scores in table.rows.items():
+            present = [scores[nb] for nb in table.notebooks if nb in scores]
+            total = sum(s.score for s in present)
+            points = [_points(scores[nb].score) if nb in scores else "" for nb in table.notebooks]
+            not_ok = [f"{nb}: {scores[nb].status}" for nb in table.notebooks
+                      if nb in scores and scores[nb].status != "ok"]
+            flags = [f"{nb}: {flag}" for nb in table.notebooks if nb in scores
+                     for flag in scores[nb].flags]
+            flags += [f"extra file {line}" for line in table.extra.get(student, [])]
+            writer.writerow([student, _points(total), *points, "; ".join(not_ok) or "ok",
+                             "; ".join(flags)])

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder.config import KERNEL_ENV, Course
+from autograder.config import DB_URL_ENV, KERNEL_ENV, WORKSPACE_ENV, Course
 from autograder.logfile import nbgrader_logger, noise_to
+
+HIDDEN_ENV = (WORKSPACE_ENV, DB_URL_ENV)
 
 if TYPE_CHECKING:
     from nbgrader.coursedir import CourseDirectory
@@ -51,10 +53,13 @@ def _alembic_on_path() -> None:
 
 @contextmanager
 def _kernel_environment() -> Iterator[None]:
-    """``KERNEL_ENV`` in ``os.environ`` (which kernels inherit) for the session, then restored."""
-    saved = {key: os.environ.get(key) for key in KERNEL_ENV}
+    """``KERNEL_ENV`` in ``os.environ`` (which kernels inherit) for the session, then restored;
+    where the workspace and the gradebook are is not passed on to learner code."""
+    saved = {key: os.environ.get(key) for key in [*KERNEL_ENV, *HIDDEN_ENV]}
     for key, value in KERNEL_ENV.items():
         os.environ.setdefault(key, value)
+    for key in HIDDEN_ENV:
+        os.environ.pop(key, None)
     try:
         yield
     finally:
@@ -137,11 +142,13 @@ class Session:
             GenerateAssignment, config, assignment_id=day, release_directory=release_dir
         )
 
-    def autograde(self, day: str, student: str, notebook: str = "*") -> Outcome:
-        """nbgrader Autograde of one student's notebook (``*``: all of them) into the gradebook."""
+    def autograde(self, day: str, student: str, notebook: str = "*", **where: str) -> Outcome:
+        """nbgrader Autograde of one student's notebook (``*``: all of them) into the gradebook;
+        ``where``: other ``CourseDirectory`` values for this call (``root``, ``db_url``)."""
         from nbgrader.converters import Autograde
 
-        return self._run(Autograde, assignment_id=day, student_id=student, notebook_id=notebook)
+        return self._run(Autograde, assignment_id=day, student_id=student, notebook_id=notebook,
+                         **where)
 
     def generate_feedback(self, day: str, student: str) -> Outcome:
         """nbgrader GenerateFeedback: feedback HTML for one student's autograded notebooks."""

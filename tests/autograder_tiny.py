@@ -90,3 +90,58 @@ def drop_cells(nb: nbformat.NotebookNode, *grade_ids: str) -> None:
     nb.cells = [
         c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in grade_ids
     ]
+
+
+# -- a notebook whose tests use the comparison helpers (the tamper tests) --------------------
+
+GUARDED = "guarded"
+DOUBLE = (
+    "def double(x):\n"
+    "    ### BEGIN SOLUTION\n"
+    "    return 2 * np.asarray(x, dtype=float)\n"
+    "    ### END SOLUTION"
+)
+GUARDED_TESTS = {
+    "test_close": ('check_close("double(x)", double(fx["x"]), fx["doubled"])', 2),
+    "test_numpy": ("assert np.allclose(double([1.0, 2.0]), [2.0, 4.0])\n"
+                   "np.testing.assert_allclose(double([3.0]), [6.0])\n"
+                   "assert abs(float(double(0.5)) - 1.0) < 1e-12", 1),
+    # "_ =": a cell ending in an expression shows its value, which nbgrader takes as the score
+    "test_gradient": ('_ = check_gradient("slope", double(np.ones(3)) / 2, np.ones(3), '
+                      'threshold=THRESHOLDS["dx"])', 1),
+    "test_value": ('check_value("double(3)", double(3), 6.0)', 1),
+}
+GUARDED_POINTS = {grade_id: float(points) for grade_id, (_, points) in GUARDED_TESTS.items()}
+GUARDED_SETUP = (
+    "import numpy as np\n"
+    "from autograder.checks import check_close, check_gradient, check_value, load_fixture\n"
+    "from course.gradcheck import THRESHOLDS\n"
+    f'fx = load_fixture("{GUARDED}")'
+)
+
+
+def guarded_notebook() -> nbformat.NotebookNode:
+    """Setup (locked), the solution cell ``double``, four graded tests using the helpers."""
+    cells = [
+        new_markdown_cell("# Guarded", metadata=_meta("intro"), id="intro"),
+        new_code_cell(GUARDED_SETUP, metadata=_meta("setup"), id="setup"),
+        new_code_cell(DOUBLE, metadata=_meta("double", solution=True, locked=False), id="double"),
+    ]
+    for grade_id, (source, points) in GUARDED_TESTS.items():
+        cells.append(new_code_cell(source, metadata=_meta(grade_id, grade=True, points=points),
+                                   id=grade_id.replace("_", "-")))
+    return new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+def make_guarded_course(tmp: Path, **limits: int) -> Course:
+    """A course repo with ``solutions/day0/guarded.ipynb`` (and its fixture) under ``tmp``."""
+    import numpy as np
+
+    source = tmp / "repo" / "solutions" / DAY
+    (source / "fixtures").mkdir(parents=True)
+    x = np.linspace(-1.0, 1.0, 5)
+    np.savez(source / "fixtures" / f"{GUARDED}.npz", x=x, doubled=2 * x)
+    nbformat.write(guarded_notebook(), source / f"{GUARDED}.ipynb")
+    (tmp / "repo" / "assignments").mkdir()
+    return Course.from_options(workspace=tmp / "grading", repo=tmp / "repo", timeout=20, **limits)

@@ -82,12 +82,43 @@ def test_third_submission_keeps_both_earlier_ones(course: Course, tmp_path: Path
     assert sorted(p.read_text() for p in kept) == ["0", "1"]
 
 
-def test_unknown_notebooks_are_skipped_and_reported(course: Course, tmp_path: Path):
+def test_unknown_notebooks_are_kept_and_reported(course: Course, tmp_path: Path):
     source = _returned(tmp_path / "in", "flat", ("alice",))
     (source / "alice" / "4_1_bn (1).ipynb").write_text("{}")
     result = collect(course, DAY, source)
-    assert result.skipped == [f"alice/4_1_bn (1).ipynb: not a notebook of {DAY}"]
-    assert not (_submitted(course, "alice") / "4_1_bn (1).ipynb").exists()
+    assert result.unknown == ["alice/4_1_bn (1).ipynb"]
+    assert (_submitted(course, "alice") / "4_1_bn (1).ipynb").exists()
+
+
+def test_manifest_records_every_file_as_received(course: Course, tmp_path: Path):
+    import hashlib
+    import json
+
+    source = _returned(tmp_path / "in", "flat", ("alice",), text='{"x": 1}')
+    collect(course, DAY, source)
+    manifest = json.loads((_submitted(course, "alice") / "manifest.json").read_text())
+    digest = hashlib.sha256(b'{"x": 1}').hexdigest()
+    assert {name: entry["sha256"] for name, entry in manifest["files"].items()} == {
+        f"{stem}.ipynb": digest for stem in NOTEBOOKS}
+    assert manifest["deadline"] is None
+    assert not any(entry["late"] for entry in manifest["files"].values())
+
+
+def test_zip_members_keep_their_dates_as_time_received(course: Course, tmp_path: Path):
+    import json
+    from datetime import datetime
+
+    archive = tmp_path / "returned.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for stem, day in (("4_1_bn", 1), ("4_3_dropout", 3)):
+            zf.writestr(zipfile.ZipInfo(f"alice/{stem}.ipynb", (2025, 6, day, 12, 0, 0)), "{}")
+    collect(course, DAY, archive, deadline="2025-06-02T12:00:00")  # local time, like zip dates
+    manifest = json.loads((_submitted(course, "alice") / "manifest.json").read_text())
+    received = {name: datetime.fromisoformat(entry["received"])
+                for name, entry in manifest["files"].items()}
+    assert received["4_1_bn.ipynb"] == datetime(2025, 6, 1, 12).astimezone()
+    assert {name: entry["late"] for name, entry in manifest["files"].items()} == {
+        "4_1_bn.ipynb": False, "4_3_dropout.ipynb": True}
 
 
 def test_unusable_student_id_is_skipped(course: Course, tmp_path: Path):

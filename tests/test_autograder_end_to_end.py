@@ -100,3 +100,21 @@ def test_feedback_pages_show_no_hidden_test(graded, notebook: str):
         text = _page_text(page)
         assert "HIDDEN TESTS" not in text
         assert leaked_lines(source, text, regions=(HIDDEN_REGION,)) == []
+
+
+def test_lms_csv_of_the_day4_samples_has_their_expected_points(graded, tmp_path: Path):
+    """``report day4 --lms-csv``: one row per sample student, total and per-notebook points as in
+    expected.json, status ok, no flags."""
+    from autograder.cli import main
+
+    course = graded("day4")[0]
+    path = tmp_path / "lms.csv"
+    assert main(["--workspace", str(course.workspace), "report", "day4",
+                 "--lms-csv", str(path)]) == 0
+    stems = sorted(nb.split("/")[1] for nb in RELEASED if nb.startswith("day4/"))
+    lines = [",".join(["student_id", "total", *stems, "status", "flags"])]
+    for student in sorted(STUDENTS):
+        points = [sum(EXPECTED[student][f"day4/{stem}"].values()) for stem in stems]
+        lines.append(",".join([student, f"{sum(points):g}", *(f"{p:g}" for p in points),
+                               "ok", ""]))
+    assert path.read_text(encoding="utf-8").splitlines() == lines

@@ -159,7 +159,11 @@ def test_released_notebook_run_as_is_fails_only_at_the_stubs(
     km = KernelManager(kernel_name="python3", transport="ipc", ip=str(tmp_path / "kernel"))
     client = NotebookClient(nb, km=km, timeout=120, allow_errors=True,
                             resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
+    try:
+        client.execute()
+    finally:  # nbclient shuts down only a kernel manager it made itself
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     source = nbformat.read(COURSE.source_dir / path.parent.name / path.name, as_version=4)
     assert _unexplained_errors(source, nb) == []
     errors = [o.get("ename") for c in nb.cells for o in c.get("outputs", [])]

@@ -62,3 +62,76 @@ def test_bandwidth_counts_float32_bytes(seconds, shape, arrays, expected):
     from bench.kernels import bandwidth
 
     assert bandwidth(seconds, shape, arrays) == pytest.approx(expected)
+
+
+# -- grading throughput (bench/grading.py) ---------------------------------------------------
+
+
+def test_synthetic_cohort_gives_each_student_a_mix_of_sample_variants(tmp_path):
+    from bench import grading
+
+    cohort = grading.make_cohort(tmp_path, students=3)
+    expected = json.loads((grading.REPO / "autograder/samples/expected.json").read_text())
+    names = grading.day_notebooks()
+    assert len(names) == 6 and cohort.notebooks == 18
+    for student, notebooks in cohort.variants.items():
+        assert set(notebooks) == set(names)
+        assert set(notebooks.values()) == set(grading.VARIANTS)  # a mix within each student
+        for name, variant in notebooks.items():
+            sample = grading.REPO / "autograder/samples" / variant / "day4" / f"{name}.ipynb"
+            returned = cohort.returned / student / f"{name}.ipynb"
+            assert returned.read_bytes() == sample.read_bytes()
+            assert cohort.expected[student][name] == expected[variant][f"day4/{name}"]
+    # every notebook is handed in as every variant by someone
+    for name in names:
+        assert {cohort.variants[s][name] for s in cohort.variants} == set(grading.VARIANTS)
+
+
+def test_floor_notebook_runs_the_source_test_cells_with_hidden_tests(tmp_path):
+    import nbformat
+
+    from bench import grading
+
+    blank = nbformat.read(grading.REPO / "autograder/samples/blank/day4/4_4_weight_decay.ipynb",
+                          as_version=4)
+    source = nbformat.read(grading.REPO / "solutions/day4/4_4_weight_decay.ipynb", as_version=4)
+    floor = grading.floor_notebook(blank, source)
+    tests = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+             if c.metadata.get("nbgrader", {}).get("grade")
+             and not c.metadata["nbgrader"].get("solution")}
+    got = {c.metadata["nbgrader"]["grade_id"]: c.source for c in floor.cells
+           if c.metadata.get("nbgrader", {}).get("grade_id") in tests}
+    assert got == tests and any("BEGIN HIDDEN TESTS" in s for s in got.values())
+    solutions = [c.source for c in floor.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    assert solutions == [c.source for c in blank.cells
+                         if c.metadata.get("nbgrader", {}).get("solution")]  # learner's own
+
+
+def test_grade_mismatches_names_each_wrong_cell():
+    from bench.grading import grade_mismatches
+
+    expected = {"s1": {"nb": {"a": 2.0, "b": 0.0}}, "s2": {"nb": {"a": 2.0, "b": 2.0}}}
+    got = {"s1": {"nb": {"a": 2.0, "b": 0.0}}, "s2": {"nb": {"a": 2.0, "b": 0.0}}}
+    assert grade_mismatches(expected, expected) == []
+    assert grade_mismatches(got, expected) == ["s2/nb: got/expected {'b': (0.0, 2.0)}"]
+    assert grade_mismatches({}, expected) != []  # a notebook with no grades at all is wrong
+
+
+@pytest.mark.slow
+def test_tiny_grading_bench_grades_alike_with_one_and_two_workers_and_times_the_floor():
+    from bench import grading
+
+    bench = grading.run_bench(2, ["4_4_weight_decay"], workers=(1, 2), floor_size=1,
+                              say=lambda *a, **k: None)  # raises WrongGrades on any wrong cell
+    assert [r.workers for r in bench.runs] == [1, 2]
+    for run in bench.runs:
+        assert run.notebooks == 2 and run.seconds > 0 and run.per_minute > 0
+        # the grader's own time per notebook is part of the command's wall time
+        times = [s for nbs in run.notebook_seconds.values() for s in nbs.values()]
+        assert len(times) == 2 and all(0 < s < run.seconds for s in times)
+    (floor,) = bench.floor
+    assert floor.notebook == "4_4_weight_decay" and floor.variant == "reference"
+    assert 0 < bench.kernel_start_seconds < floor.floor_seconds
+    assert floor.ratio > 0
+    table = grading.markdown(bench)
+    assert "`grade day4 --workers 2`" in table and "| 4_4_weight_decay | reference |" in table

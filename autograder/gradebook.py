@@ -1,0 +1,279 @@
+"""The course gradebook: what grading writes into it, and how it stays out of learner code's reach.
+
+Grading never runs a learner's kernel against the course gradebook. Each notebook is autograded by
+nbgrader in a sandbox with a throwaway SQLite gradebook made from ``template`` (the assignment's
+definition, copied from the course gradebook); ``record`` then copies the result into the course
+gradebook, from the one grading process only (serialised writes: parallel workers never write
+it, so SQLite sees no concurrent writers and any SQLAlchemy URL works, PostgreSQL included).
+
+``record`` always overwrites every grade of the notebook: a re-run that fails (a corrupt
+resubmission, a dead kernel) never leaves the old 5/5 in place. Its status, reason and flags go
+to the table ``dlcourse_grading`` in the same database (``read_status``); a notebook graded 0
+because it could not run always has a status there saying why. The row also holds the sha256 of
+the submitted file and the version of the assignment notebook it was graded against: what
+``grade`` compares to skip a notebook that is up to date (and so resume an interrupted batch).
+
+``SqliteGuard`` keeps an in-memory copy of a SQLite gradebook after every write and puts it back
+if the file was damaged meanwhile (a learner cell that truncates ``*.db`` files it can find).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Column, DateTime, Float, MetaData, String, Table, Text, delete, select
+
+from autograder.config import COURSE_ID
+
+STATUS_TABLE = Table(
+    "dlcourse_grading",
+    MetaData(),
+    Column("assignment", String(128), primary_key=True),
+    Column("student", String(128), primary_key=True),
+    Column("notebook", String(255), primary_key=True),  # a stem, or "<file>.ipynb" for extras
+    Column("status", String(64), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("flags", Text, nullable=False, default="[]"),  # JSON list
+    Column("score", Float),
+    Column("max_score", Float),
+    Column("seconds", Float),
+    Column("graded_at", DateTime),
+    Column("sha256", String(64)),
+    Column("file", Text),
+    Column("version", String(64)),  # sha256 of what it was graded against (grading.versions)
+)
+STATUS_OK = "ok"
+STATUS_EXTRA = "extra notebook"
+
+
+@dataclass
+class NotebookResult:
+    """The outcome of grading one notebook of one student, as it goes into the gradebook."""
+
+    student: str
+    assignment: str
+    notebook: str
+    status: str = STATUS_OK
+    reason: str = ""
+    flags: list[str] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)  # grade_id -> points (missing: 0)
+    comments: dict[str, str | None] = field(default_factory=dict)  # solution cell -> comment
+    penalty: float = 0.0  # late submission penalty
+    seconds: float = 0.0
+    timestamp: str | None = None
+    sha256: str | None = None
+    file: str | None = None
+    version: str | None = None  # of the assignment notebook and the limits it was graded with
+    autograded: bytes | None = None  # the autograded notebook file, when there is one
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+
+def template(main_url: str, day: str, path: Path) -> Path:
+    """A new SQLite gradebook at ``path`` holding ``day``'s definition from the course gradebook
+    (notebooks, grade/solution/task/source cells with checksums, due date): what nbgrader needs to
+    autograde a submission, and nothing of any student."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(main_url, COURSE_ID) as src, Gradebook(f"sqlite:///{path}", COURSE_ID) as dst:
+        assignment = src.find_assignment(day)
+        dst.update_or_create_assignment(day, duedate=assignment.duedate)
+        for nb in assignment.notebooks:
+            dst.add_notebook(nb.name, day, kernelspec=nb.kernelspec)
+            for c in nb.grade_cells:
+                dst.add_grade_cell(c.name, nb.name, day, max_score=c.max_score,
+                                   cell_type=c.cell_type)
+            for c in nb.solution_cells:
+                dst.add_solution_cell(c.name, nb.name, day)
+            for c in nb.task_cells:
+                dst.add_task_cell(c.name, nb.name, day, max_score=c.max_score,
+                                  cell_type=c.cell_type)
+            for c in nb.source_cells:
+                dst.add_source_cell(c.name, nb.name, day, cell_type=c.cell_type,
+                                    locked=c.locked, source=c.source, checksum=c.checksum)
+    return path
+
+
+def read_sandbox(url: str, result: NotebookResult) -> None:
+    """Fill ``result``'s scores, comments and penalty from a sandbox gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(url, COURSE_ID) as gb:
+        submitted = gb.find_submission_notebook(result.notebook, result.assignment, result.student)
+        result.scores = {g.name: float(g.auto_score or 0.0) for g in submitted.grades}
+        result.comments = {c.name: c.auto_comment for c in submitted.comments}
+        result.penalty = float(submitted.late_submission_penalty or 0.0)
+
+
+def _submitted_notebook(gb, submission, name: str):  # noqa: ANN001, ANN202 (nbgrader ORM)
+    """The student's row for notebook ``name``, created when the notebook is newer than the
+    submission (nbgrader creates them only with the submission)."""
+    from nbgrader.api import Comment, Grade, MissingEntry, SubmittedNotebook
+
+    try:
+        return gb.find_submission_notebook(name, submission.assignment.name,
+                                           submission.student.id)
+    except MissingEntry:
+        notebook = gb.find_notebook(name, submission.assignment.name)
+        row = SubmittedNotebook(notebook=notebook, assignment=submission)
+        for cell in notebook.grade_cells:
+            Grade(cell_id=cell.id, notebook=row)
+        for cell in [*notebook.solution_cells, *notebook.task_cells]:
+            Comment(cell_id=cell.id, notebook=row)
+        for cell in notebook.task_cells:
+            Grade(cell_id=cell.id, notebook=row)
+        gb.db.add(row)
+        gb.db.commit()
+        return row
+
+
+def record(url: str, result: NotebookResult) -> None:
+    """Write ``result`` into the course gradebook: every grade of the notebook, and its status."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(url, COURSE_ID) as gb:
+        _create_status_table(gb.engine)
+        if result.status != STATUS_EXTRA:
+            gb.update_or_create_student(result.student)
+            kwargs = {"timestamp": result.timestamp} if result.timestamp else {}
+            submission = gb.update_or_create_submission(result.assignment, result.student,
+                                                        **kwargs)
+            row = _submitted_notebook(gb, submission, result.notebook)
+            score = max_score = 0.0
+            for grade in row.grades:
+                grade.auto_score = float(result.scores.get(grade.name, 0.0))
+                grade.needs_manual_grade = grade.manual_score is not None
+                score += grade.score
+                max_score += grade.max_score
+            for comment in row.comments:
+                comment.auto_comment = result.comments.get(comment.name)
+            row.late_submission_penalty = result.penalty or None
+        else:
+            score = max_score = None
+        key = (STATUS_TABLE.c.assignment == result.assignment,
+               STATUS_TABLE.c.student == result.student,
+               STATUS_TABLE.c.notebook == result.notebook)
+        gb.db.execute(delete(STATUS_TABLE).where(*key))
+        gb.db.execute(STATUS_TABLE.insert().values(
+            assignment=result.assignment, student=result.student, notebook=result.notebook,
+            status=result.status, reason=result.reason, flags=json.dumps(result.flags),
+            score=score, max_score=max_score, seconds=result.seconds,
+            graded_at=datetime.now(UTC).replace(tzinfo=None), sha256=result.sha256,
+            file=result.file, version=result.version))
+        gb.db.commit()
+
+
+def _create_status_table(engine) -> None:  # noqa: ANN001 (an SQLAlchemy Engine)
+    """The status table, with every column (a table of an earlier version gets the new ones)."""
+    from sqlalchemy import inspect, text
+
+    STATUS_TABLE.create(engine, checkfirst=True)
+    present = {c["name"] for c in inspect(engine).get_columns(STATUS_TABLE.name)}
+    with engine.begin() as connection:
+        for column in STATUS_TABLE.columns:
+            if column.name not in present:
+                kind = column.type.compile(dialect=engine.dialect)
+                connection.execute(text(
+                    f"ALTER TABLE {STATUS_TABLE.name} ADD COLUMN {column.name} {kind}"))
+
+
+@dataclass
+class Status:
+    status: str
+    reason: str
+    flags: list[str]
+    seconds: float | None
+    sha256: str | None = None  # of the submitted file graded
+    file: str | None = None  # its name
+    version: str | None = None  # of the assignment notebook graded against
+
+
+def read_status(url: str, day: str) -> dict[str, dict[str, Status]]:
+    """student -> notebook (or extra file) -> its grading status, for ``day``."""
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(url)
+    try:
+        if STATUS_TABLE.name not in inspect(engine).get_table_names():
+            return {}
+        present = {c["name"] for c in inspect(engine).get_columns(STATUS_TABLE.name)}
+        columns = [c for c in STATUS_TABLE.columns if c.name in present]
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(*columns).where(STATUS_TABLE.c.assignment == day)).all()
+    finally:
+        engine.dispose()
+    found: dict[str, dict[str, Status]] = {}
+    for row in rows:
+        values = row._mapping
+        found.setdefault(row.student, {})[row.notebook] = Status(
+            row.status, row.reason, json.loads(row.flags or "[]"), row.seconds,
+            values.get("sha256"), values.get("file"), values.get("version"))
+    return found
+
+
+class SqliteGuard:
+    """An in-memory copy of a SQLite gradebook, put back when the file was damaged.
+
+    ``check()`` before each write: the file must exist, open, pass ``PRAGMA quick_check`` and hold
+    at least the grades of the copy; otherwise the copy is written back (and ``True`` returned).
+    ``save()`` after each write. For a non-SQLite URL both do nothing.
+    """
+
+    def __init__(self, url: str):
+        self.path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+        self.copy: sqlite3.Connection | None = None
+        self.grades = 0
+
+    def save(self) -> None:
+        if self.path is None or not self.path.exists():
+            return
+        source = sqlite3.connect(self.path)
+        try:
+            memory = sqlite3.connect(":memory:")
+            source.backup(memory)
+            self.copy = memory
+            self.grades = _count_grades(memory)
+        finally:
+            source.close()
+
+    def check(self) -> bool:
+        """True when the file had to be restored."""
+        if self.path is None or self.copy is None or self._healthy():
+            return False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("-journal", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+        target = sqlite3.connect(self.path)
+        try:
+            self.copy.backup(target)
+        finally:
+            target.close()
+        return True
+
+    def _healthy(self) -> bool:
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return False
+        try:
+            connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                ok = connection.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+                return ok and _count_grades(connection) >= self.grades
+            finally:
+                connection.close()
+        except sqlite3.DatabaseError:
+            return False
+
+
+def _count_grades(connection: sqlite3.Connection) -> int:
+    try:
+        return int(connection.execute("SELECT count(*) FROM grade").fetchone()[0])
+    except sqlite3.DatabaseError:
+        return 0

@@ -1,0 +1,280 @@
+"""Before grading: read a student's submitted notebooks, match them to the assignment, repair what
+nbgrader would otherwise choke on, and say what was done.
+
+nbgrader grades a notebook by its file name and its cells by their ``grade_id``; a learner's
+notebook can lose or garble either. For each submitted file:
+
+- it must be JSON (text that is not UTF-8 is read with replacement characters, flagged) and a
+  notebook nbformat accepts (missing cell fields are filled in, flagged); otherwise the notebook
+  scores 0 with status "invalid notebook" and the reason;
+- a file is recognised by content (``similarity``: the share of a notebook's cell ids, of its
+  grade_ids or of its locked cells' sources that it carries). A file whose name is not a notebook
+  of the assignment is matched to an assignment notebook that was not submitted under its own
+  name: "renamed"; without a match it is reported as an extra notebook and not graded;
+- a submission for the wrong assignment: a file named as notebook X that is recognisably another
+  notebook (of this assignment, already submitted, or of another day: ``others``), or that carries
+  grade_ids of which none is X's, scores 0 for X with status "wrong assignment" and the reason
+  (unless it is a renamed copy of another notebook not submitted, which is graded as that one);
+  a notebook of another day dropped in beside the assignment's files turns every missing
+  assignment notebook into "wrong assignment" too;
+- cells that lost their nbgrader metadata get it back from the released notebook (matched by cell
+  id, or by the source of a locked cell); a ``grade_id`` unknown to the assignment is put back from
+  the released cell with the same cell id, or removed; a ``grade_id`` that occurs twice keeps only
+  its first cell (the copies become plain cells), instead of aborting the grading;
+- an assignment notebook with no file at all is "missing".
+
+The submitted files are never changed: the repaired notebook is what the grader copies into its
+sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat.notebooknode import NotebookNode
+
+from autograder.tamper_scan import scan
+
+STATUS_OK = "ok"
+STATUS_INVALID = "invalid notebook"
+STATUS_MISSING = "missing"
+STATUS_WRONG = "wrong assignment"
+MATCH_SHARE = 0.5  # share of a notebook's marks (``similarity``) a file must carry to be it
+
+
+@dataclass
+class Prepared:
+    """One assignment notebook of one student, ready to grade (``nb``) or not (``status``)."""
+
+    notebook: str  # the assignment notebook's name (stem)
+    nb: NotebookNode | None = None
+    status: str = STATUS_OK
+    reason: str = ""
+    flags: list[str] = field(default_factory=list)
+    file: Path | None = None  # the submitted file it comes from
+
+
+@dataclass
+class Submission:
+    """Everything found in one student's submission folder."""
+
+    notebooks: list[Prepared]
+    extra: list[str] = field(default_factory=list)  # files not graded, with the reason
+
+
+def _meta(cell: NotebookNode) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _grade_ids(nb: NotebookNode) -> list[str]:
+    return [_meta(c)["grade_id"] for c in nb.cells if _meta(c).get("grade_id")]
+
+
+def read_notebook(path: Path) -> tuple[NotebookNode | None, str, list[str]]:
+    """(notebook or None, reason when None, flags) for a submitted file."""
+    flags: list[str] = []
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        flags.append("not UTF-8: undecodable bytes replaced")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        return None, f"not JSON: {error.msg} (line {error.lineno})", flags
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells", []), list):
+        return None, "not a notebook (no list of cells)", flags
+    try:
+        nb = nbformat.reads(json.dumps(raw), as_version=4)
+    except Exception as error:  # nbformat's own errors are many
+        return None, f"not a notebook nbformat can read: {error}", flags
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError:
+        if not _repair_structure(nb):
+            return None, "not a valid notebook (nbformat schema)", flags
+        flags.append("notebook structure repaired")
+    return nb, "", flags
+
+
+def _repair_structure(nb: NotebookNode) -> bool:
+    """Fill in what nbformat requires of each cell; True when the notebook is then valid."""
+    cells = []
+    for cell in nb.get("cells", []):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            continue
+        source = cell.get("source", "")
+        cell["source"] = "".join(source) if isinstance(source, list) else str(source)
+        cell.setdefault("metadata", {})
+        if not isinstance(cell["metadata"], dict):
+            cell["metadata"] = {}
+        if cell["cell_type"] == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+        else:
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+        cells.append(nbformat.from_dict(cell))
+    nb.cells = cells
+    nb.setdefault("metadata", {})
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError:
+        return False
+    return True
+
+
+def _cell_ids(nb: NotebookNode) -> set[str]:
+    return {c.get("id") for c in nb.cells if c.get("id")}
+
+
+def _locked_sources(nb: NotebookNode) -> set[str]:
+    return {c.source.strip() for c in nb.cells
+            if _meta(c).get("locked") and not _meta(c).get("solution") and c.source.strip()}
+
+
+def similarity(nb: NotebookNode, reference: NotebookNode) -> float:
+    """How much of ``reference`` the file ``nb`` carries: the largest share of its cell ids, of
+    its grade_ids, or of its locked cells' sources found in ``nb`` (0 to 1). Each survives what
+    the others may lose: stripped metadata keeps the ids, a copy into a new notebook the sources."""
+    sources = {c.source.strip() for c in nb.cells if c.source.strip()}
+    pairs = [(_cell_ids(reference), _cell_ids(nb)),
+             (set(_grade_ids(reference)), set(_grade_ids(nb))),
+             (_locked_sources(reference), sources)]
+    return max((len(ref & got) / len(ref) for ref, got in pairs if ref), default=0.0)
+
+
+def _match(nb: NotebookNode, notebooks: dict[str, NotebookNode], among: set[str]) -> str | None:
+    """The notebook of ``among`` that ``nb`` is a copy of (the most similar one), if any."""
+    best, best_share = None, 0.0
+    for name in sorted(among):
+        share = similarity(nb, notebooks[name])
+        if share > best_share:
+            best, best_share = name, share
+    return best if best_share >= MATCH_SHARE else None
+
+
+def _foreign(nb: NotebookNode, name: str, released: dict[str, NotebookNode],
+             others: dict[str, NotebookNode]) -> str | None:
+    """Why the file submitted as ``name`` is another notebook, or None if it may be ``name``
+    (also when it is unrecognisable without grade_ids: a learner's own copy, graded as it is)."""
+    if similarity(nb, released[name]) >= MATCH_SHARE:
+        return None
+    same_day = _match(nb, released, set(released) - {name})
+    if same_day is not None:
+        return f"it is {same_day}, not {name}"
+    elsewhere = _match(nb, others, set(others))
+    if elsewhere is not None:
+        return f"it is {elsewhere}, not {name}"
+    grade_ids = set(_grade_ids(nb))
+    if grade_ids and not grade_ids & set(_grade_ids(released[name])):
+        shown = ", ".join(sorted(grade_ids)[:3]) + (", ..." if len(grade_ids) > 3 else "")
+        return f"none of its grade_ids ({shown}) is one of {name}"
+    return None
+
+
+def repair_cells(nb: NotebookNode, released: NotebookNode) -> list[str]:
+    """Put back nbgrader metadata and grade_ids from ``released``; drop duplicates. Flags."""
+    flags: list[str] = []
+    known = {_meta(c)["grade_id"]: c for c in released.cells if _meta(c).get("grade_id")}
+    by_cell_id = {c.get("id"): c for c in released.cells if c.get("id") and _meta(c)}
+    locked_by_source = {c.source: c for c in released.cells
+                        if _meta(c).get("locked") and not _meta(c).get("solution")}
+    present = set(_grade_ids(nb)) & set(known)
+
+    def adopt(cell: NotebookNode, source_cell: NotebookNode, why: str) -> None:
+        grade_id = _meta(source_cell)["grade_id"]
+        cell.metadata["nbgrader"] = json.loads(json.dumps(_meta(source_cell)))
+        present.add(grade_id)
+        flags.append(f"{why}: {grade_id}")
+
+    seen: set[str] = set()
+    for cell in nb.cells:
+        meta = _meta(cell)
+        grade_id = meta.get("grade_id")
+        twin = by_cell_id.get(cell.get("id"))
+        if grade_id is None:
+            twin = twin or (locked_by_source.get(cell.source) if cell.source.strip() else None)
+            if twin is not None and _meta(twin)["grade_id"] not in present:
+                adopt(cell, twin, "nbgrader metadata restored")
+        elif grade_id not in known:
+            if twin is not None and _meta(twin)["grade_id"] not in present:
+                adopt(cell, twin, f"grade_id {grade_id!r} restored to")
+            else:
+                del cell.metadata["nbgrader"]
+                flags.append(f"unknown grade_id {grade_id!r}: nbgrader metadata removed")
+        grade_id = _meta(cell).get("grade_id")
+        if grade_id is not None and grade_id in seen:
+            del cell.metadata["nbgrader"]
+            flags.append(f"duplicate grade_id {grade_id!r}: the copy is graded as a plain cell")
+        elif grade_id is not None:
+            seen.add(grade_id)
+    return flags
+
+
+def prepare(folder: Path, released: dict[str, NotebookNode],
+            others: dict[str, NotebookNode] | None = None) -> Submission:
+    """Read, match and repair every ``*.ipynb`` in ``folder`` against the ``released`` ones;
+    ``others``: the notebooks of other assignments ("<day>/<name>"), to name a wrong one."""
+    others = others or {}
+    read: dict[Path, tuple[NotebookNode | None, str, list[str]]] = {
+        path: read_notebook(path) for path in sorted(folder.glob("*.ipynb"))
+    }
+    chosen: dict[str, Prepared] = {}
+    misnamed: dict[Path, str] = {}  # a file named as an assignment notebook it is not -> why
+    extra: list[str] = []
+    foreign: list[str] = []  # "<file> is <day>/<name>" for notebooks of other assignments
+    for path, (nb, reason, flags) in read.items():
+        if path.stem not in released:
+            continue
+        why = _foreign(nb, path.stem, released, others) if nb is not None else None
+        if why is not None:
+            misnamed[path] = why
+            continue
+        status = STATUS_OK if nb is not None else STATUS_INVALID
+        chosen[path.stem] = Prepared(path.stem, nb, status, reason, list(flags), path)
+    # Files under other names, then the misnamed ones: a file named X that holds Y is graded as
+    # Y when Y has no file of its own, and X is then missing.
+    for path in [*(p for p in read if p.stem not in released), *misnamed]:
+        nb, reason, flags = read[path]
+        free = set(released) - set(chosen)
+        name = _match(nb, released, free) if nb is not None else None
+        if name is not None:
+            chosen[name] = Prepared(name, nb, STATUS_OK, "", [*flags, f"renamed: submitted as "
+                                                              f"{path.name}"], path)
+        elif path in misnamed and path.stem not in chosen:
+            chosen[path.stem] = Prepared(path.stem, None, STATUS_WRONG,
+                                         f"{path.name}: {misnamed[path]}", list(flags), path)
+        elif path in misnamed:
+            extra.append(f"{path.name}: not graded ({STATUS_WRONG}: {misnamed[path]})")
+        elif nb is not None and (elsewhere := _match(nb, others, set(others))) is not None:
+            foreign.append(f"{path.name} is {elsewhere}")
+            extra.append(f"{path.name}: not graded ({STATUS_WRONG}: it is {elsewhere})")
+        else:
+            copy = _match(nb, released, set(released)) if nb is not None else None
+            why = reason or (f"another copy of {copy}" if copy
+                             else "not a notebook of this assignment")
+            extra.append(f"{path.name}: not graded ({why})")
+    notebooks = []
+    for name in sorted(released):
+        prepared = chosen.get(name)
+        if prepared is None and foreign:
+            prepared = Prepared(name, None, STATUS_WRONG,
+                                f"no {name}.ipynb; " + "; ".join(foreign))
+        elif prepared is None:
+            prepared = Prepared(name, None, STATUS_MISSING, f"no {name}.ipynb in the submission")
+        if prepared.nb is not None:
+            prepared.flags += repair_cells(prepared.nb, released[name])
+            prepared.flags += [f"tamper suspected (code): {finding}"
+                               for finding in scan(prepared.nb, released[name])]
+        notebooks.append(prepared)
+    return Submission(notebooks, extra)
+
+
+def released_notebooks(folder: Path) -> dict[str, NotebookNode]:
+    """The released notebooks of one day, by name."""
+    return {p.stem: nbformat.read(p, as_version=4) for p in sorted(folder.glob("*.ipynb"))}
