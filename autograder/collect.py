@@ -28,6 +28,8 @@ from pathlib import Path
 
 from autograder.config import DEADLINES, Course
 
+SECRET = "submission_secret.txt"  # written by nbgrader's submit, read by release_feedback
+
 # nbgrader puts student ids into paths and regular expressions: keep them plain.
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 
@@ -146,6 +148,10 @@ def collect(course: Course, day: str, src: Path, deadline: str | None = None) ->
                 result.late.setdefault(student, []).append(notebook.name)
         latest = max(entry["received"] for entry in files.values())
         (target / "timestamp.txt").write_text(latest + "\n")
+        # nbgrader's exchange signs each submission with a secret; release_feedback needs it
+        # beside the feedback (grade carries it into autograded/, feedback into feedback/).
+        for secret in {nb.parent / SECRET for nb in notebooks if (nb.parent / SECRET).is_file()}:
+            shutil.copyfile(secret, target / SECRET)
         manifest = {"collected_at": now,
                     "deadline": result.deadline.isoformat() if result.deadline else None,
                     "files": files}

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.collect import SECRET
 from autograder.config import Course
 from autograder.gradebook import (
     STATUS_EXTRA,
@@ -350,6 +351,11 @@ def _write_autograded(course: Course, result: NotebookResult) -> None:
     path.write_bytes(result.autograded or b"")
     if result.timestamp:
         (folder / "timestamp.txt").write_text(result.timestamp)
+    # As nbgrader's autograde does: the submission's secret goes along (feedback copies it on,
+    # and nbgrader's release_feedback refuses a feedback folder without it).
+    secret = course.workspace / "submitted" / result.student / result.assignment / SECRET
+    if secret.is_file():
+        shutil.copyfile(secret, folder / SECRET)
 
 
 def grade(

@@ -80,6 +80,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory):
             target.write_text(nb)
         else:
             nbformat.write(nb, target)
+    # As nbgrader's exchange leaves a submission: signed with a secret beside the notebook.
+    (returned / "reference" / "submission_secret.txt").write_text("s3cret-of-reference")
     status["collect"] = main([*common, "collect", DAY, str(returned)])
     status["grade"] = main([*common, "grade", DAY])
     status["feedback"] = main([*common, "feedback", DAY])
@@ -174,6 +176,16 @@ def test_nbgrader_noise_goes_to_the_log_file(graded):
 def test_release_collect_feedback_exit_zero(graded):
     status = graded[1]
     assert (status["release"], status["collect"], status["feedback"]) == (0, 0, 0)
+
+
+def test_submission_secret_goes_along_to_autograded_and_feedback(graded):
+    """nbgrader's release_feedback hashes each feedback page with the submission's secret and
+    fails without it (as it did in the JupyterHub test before the secret was carried along)."""
+    workspace = graded[0].workspace
+    for stage in ("submitted", "autograded", "feedback"):
+        secret = workspace / stage / "reference" / DAY / "submission_secret.txt"
+        assert secret.read_text() == "s3cret-of-reference", stage
+    assert not (workspace / "autograded" / "blank" / DAY / "submission_secret.txt").exists()
 
 
 def test_release_copies_fixture_files(graded):
