@@ -17,10 +17,18 @@ notebook can lose or garble either. For each submitted file:
   (unless it is a renamed copy of another notebook not submitted, which is graded as that one);
   a notebook of another day dropped in beside the assignment's files turns every missing
   assignment notebook into "wrong assignment" too;
+- a cell id used by several cells is kept by the cell with nbgrader metadata (else the first);
+  the others get fresh ids (nbformat would pick random ones, silently);
 - cells that lost their nbgrader metadata get it back from the released notebook (matched by cell
   id, or by the source of a locked cell); a ``grade_id`` unknown to the assignment is put back from
   the released cell with the same cell id, or removed; a ``grade_id`` that occurs twice keeps only
   its first cell (the copies become plain cells), instead of aborting the grading;
+- a cell with a grade_id whose type was changed (a test or setup cell turned markdown or raw, a
+  solution turned markdown) gets its released type back, as nbgrader's ``OverwriteCells`` would do
+  silently: flagged here, and a solution's code is then scanned and run like any other;
+- released cells moved or shuffled are put back in the released order (``restore_order``): a
+  solution dragged below its test is run before it again; the learner's own cells move with the
+  released cell they followed;
 - an assignment notebook with no file at all is "missing".
 
 The submitted files are never changed: the repaired notebook is what the grader copies into its
@@ -30,6 +38,8 @@ sandbox.
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +83,36 @@ def _grade_ids(nb: NotebookNode) -> list[str]:
     return [_meta(c)["grade_id"] for c in nb.cells if _meta(c).get("grade_id")]
 
 
+def free_cell_id(taken: set[str], wanted: str) -> str:
+    """``wanted`` made a valid nbformat cell id (``[a-zA-Z0-9-_]{1,64}``) not in ``taken``."""
+    base = re.sub(r"[^a-zA-Z0-9_-]", "-", wanted)[:60]
+    candidate, n = base, 1
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def _unique_cell_ids(raw: dict) -> list[str]:
+    """Give every cell id used more than once to one cell only: the one with nbgrader metadata,
+    else the first; the others get fresh ids. Flags."""
+    cells = [c for c in raw.get("cells", [])
+             if isinstance(c, dict) and isinstance(c.get("id"), str)]
+    counts = Counter(c["id"] for c in cells)
+    taken = set(counts)
+    flags = []
+    for cell_id in sorted(k for k, n in counts.items() if n > 1):
+        same = [c for c in cells if c["id"] == cell_id]
+        keeper = next((c for c in same if isinstance(c.get("metadata"), dict)
+                       and c["metadata"].get("nbgrader")), same[0])
+        for cell in same:
+            if cell is not keeper:
+                cell["id"] = free_cell_id(taken, cell_id)
+                taken.add(cell["id"])
+                flags.append(f"repaired: duplicate cell id {cell_id!r}: the other cell renamed "
+                             f"{cell['id']!r}")
+    return flags
+
+
 def read_notebook(path: Path) -> tuple[NotebookNode | None, str, list[str]]:
     """(notebook or None, reason when None, flags) for a submitted file."""
     flags: list[str] = []
@@ -88,6 +128,7 @@ def read_notebook(path: Path) -> tuple[NotebookNode | None, str, list[str]]:
         return None, f"not JSON: {error.msg} (line {error.lineno})", flags
     if not isinstance(raw, dict) or not isinstance(raw.get("cells", []), list):
         return None, "not a notebook (no list of cells)", flags
+    flags += _unique_cell_ids(raw)
     try:
         nb = nbformat.reads(json.dumps(raw), as_version=4)
     except Exception as error:  # nbformat's own errors are many
@@ -213,7 +254,53 @@ def repair_cells(nb: NotebookNode, released: NotebookNode) -> list[str]:
             flags.append(f"duplicate grade_id {grade_id!r}: the copy is graded as a plain cell")
         elif grade_id is not None:
             seen.add(grade_id)
+            flags += _restore_type(cell, known[grade_id])
     return flags
+
+
+def _restore_type(cell: NotebookNode, released: NotebookNode) -> list[str]:
+    """The released cell type for ``cell`` (code cells get empty outputs). Flags."""
+    was, wanted = cell.cell_type, released.cell_type
+    if was == wanted:
+        return []
+    cell.cell_type = wanted
+    if wanted == "code":  # nbformat's schema: outputs and a count, no attachments
+        cell.outputs, cell.execution_count = [], None
+        cell.pop("attachments", None)
+    else:
+        cell.pop("outputs", None)
+        cell.pop("execution_count", None)
+    return [f"repaired: cell type: {_meta(cell)['grade_id']} {was} -> {wanted}"]
+
+
+def _increasing(ranks: list[int]) -> set[int]:
+    """Positions of one longest increasing run (not necessarily contiguous) of ``ranks``."""
+    best: list[list[int]] = []
+    for i, rank in enumerate(ranks):
+        chains = [best[j] for j in range(i) if ranks[j] < rank]
+        best.append([*max(chains, key=len, default=[]), i])
+    return set(max(best, key=len, default=[]))
+
+
+def restore_order(nb: NotebookNode, released: NotebookNode) -> list[str]:
+    """Put the cells with a released grade_id back in the released order; each of the learner's
+    own cells moves with the released cell before it (those above the first stay on top). Flags:
+    the cells that were out of place (outside one longest run already in order)."""
+    rank = {grade_id: i for i, grade_id in enumerate(_grade_ids(released))}
+    groups: list[tuple[int, str | None, list[NotebookNode]]] = [(-1, None, [])]
+    for cell in nb.cells:
+        grade_id = _meta(cell).get("grade_id")
+        if grade_id in rank:
+            groups.append((rank[grade_id], grade_id, [cell]))
+        else:
+            groups[-1][2].append(cell)
+    ranks = [r for r, _, _ in groups[1:]]
+    if ranks == sorted(ranks):
+        return []
+    kept = _increasing(ranks)
+    moved = [grade_id for i, (_, grade_id, _) in enumerate(groups[1:]) if i not in kept]
+    nb.cells = [cell for _, _, cells in sorted(groups, key=lambda g: g[0]) for cell in cells]
+    return [f"repaired: reordered: {', '.join(moved)} put back in the released order"]
 
 
 def prepare(folder: Path, released: dict[str, NotebookNode],
@@ -269,6 +356,7 @@ def prepare(folder: Path, released: dict[str, NotebookNode],
             prepared = Prepared(name, None, STATUS_MISSING, f"no {name}.ipynb in the submission")
         if prepared.nb is not None:
             prepared.flags += repair_cells(prepared.nb, released[name])
+            prepared.flags += restore_order(prepared.nb, released[name])
             prepared.flags += [f"tamper suspected (code): {finding}"
                                for finding in scan(prepared.nb, released[name])]
         notebooks.append(prepared)

@@ -14,28 +14,18 @@
 
 from __future__ import annotations
 
-import re
-
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
 from traitlets import List
 
+from autograder.preflight import free_cell_id
+
 TRACEBACK_NOTE = (
     "(非公開テスト (hidden tests) を含むセルのため、"
     "トレースバック (traceback) は省略しています)"
 )
-
-
-def _free_id(nb: NotebookNode, wanted: str) -> str:
-    """``wanted`` made a valid nbformat cell id (``[a-zA-Z0-9-_]{1,64}``) not yet used in ``nb``."""
-    base = re.sub(r"[^a-zA-Z0-9_-]", "-", wanted)[:60]
-    taken = {cell.get("id") for cell in nb.cells}
-    candidate, n = base, 1
-    while candidate in taken:
-        candidate, n = f"{base}-{n}", n + 1
-    return candidate
 
 
 class RestoreMissingCells(OverwriteCells):
@@ -66,7 +56,8 @@ class RestoreMissingCells(OverwriteCells):
                 is_solution=grade_cell.name in solution_ids,
             )
             # nbformat 4.5 wants a cell id; upstream leaves it out (a warning per restored cell).
-            restored["id"] = _free_id(nb, f"restored-{grade_cell.name}")
+            restored["id"] = free_cell_id({c.get("id") for c in nb.cells},
+                                          f"restored-{grade_cell.name}")
             earlier = source_ids[: source_ids.index(grade_cell.name)]
             anchors = [p for p in (position(name) for name in reversed(earlier)) if p is not None]
             nb.cells.insert(anchors[0] + 1 if anchors else 0, restored)

@@ -29,6 +29,26 @@ pytestmark = pytest.mark.slow
 TIMEOUT, BUDGET, MEMORY_MB = 4, 6, 2048
 SQUARE_OK, CUBE_OK = solution_code(SQUARE), solution_code(CUBE)
 ZERO = {k: 0.0 for k in POINTS}
+# A learner cell that writes outside its folder and looks for the course's files around it and in
+# its environment; ``cube`` is right only if it found the solution notebook.
+OUTSIDE = """import json, os
+from pathlib import Path
+written, found = [], []
+for up in range(1, 6):  # up to the grader's own temporary folder
+    target = Path("../" * up + "pwned.txt")
+    target.write_text("pwned")
+    written.append(str(target.resolve()))
+places = [*Path.cwd().parents, *(Path(v) for v in os.environ.values() if v.startswith("/"))]
+for place in places:
+    for pattern in ("solutions/*/tiny.ipynb", "*/solutions/*/tiny.ipynb", "*/gradebook.db"):
+        try:
+            found += [str(p) for p in place.glob(pattern)]
+        except (OSError, ValueError):
+            pass
+print(json.dumps({"written": written, "found": found}))
+def cube(x):
+    return x ** 3 if any(p.endswith("tiny.ipynb") for p in found) else x ** 2
+"""
 
 
 def _reference(released: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -49,6 +69,51 @@ def _cells_of(nb: nbformat.NotebookNode, grade_id: str) -> list[nbformat.Noteboo
     return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
 
 
+def _moved_and_retyped(released: nbformat.NotebookNode) -> dict[str, dict[str, bytes]]:
+    """Students whose cells were moved, retyped, given one id twice or joined by their own."""
+    def dump(nb: nbformat.NotebookNode) -> bytes:
+        return nbformat.writes(nb).encode("utf-8")
+
+    def position(nb: nbformat.NotebookNode, grade_id: str) -> int:
+        return nb.cells.index(_cells_of(nb, grade_id)[0])
+
+    reordered = _reference(released)  # the solution dragged below its test
+    square = reordered.cells.pop(position(reordered, "square"))
+    reordered.cells.insert(position(reordered, "test_square") + 1, square)
+    shuffled = _reference(released)
+    shuffled.cells.reverse()
+    retyped = _reference(released)  # the locked setup cell and a test cell no longer code
+    _cells_of(retyped, "setup")[0].cell_type = "raw"
+    _cells_of(retyped, "test_square")[0].cell_type = "markdown"
+    for grade_id in ("setup", "test_square"):
+        cell = _cells_of(retyped, grade_id)[0]
+        cell.pop("outputs")
+        cell.pop("execution_count")
+    retyped_solution = _reference(released)
+    cell = _cells_of(retyped_solution, "cube")[0]
+    cell.cell_type = "markdown"
+    cell.pop("outputs")
+    cell.pop("execution_count")
+    helper = _with(released, square="def square(x):\n    return times(x, x)")
+    helper.cells.insert(position(helper, "setup") + 1,
+                        nbformat.v4.new_code_cell("def times(a, b):\n    return a * b", id="mine"))
+    dup_ids = _with(released, square="def square(x):\n    return times(x, x)")
+    dup_ids.cells.insert(position(dup_ids, "setup") + 1,  # the learner's cell, with "square"'s id
+                         nbformat.v4.new_code_cell("def times(a, b):\n    return a * b"))
+    text = nbformat.writes(dup_ids)
+    raw = json.loads(text)
+    raw["cells"][position(dup_ids, "setup") + 1]["id"] = "square"
+    return {
+        "reordered": {"tiny.ipynb": dump(reordered)},
+        "shuffled": {"tiny.ipynb": dump(shuffled)},
+        "retyped": {"tiny.ipynb": dump(retyped)},
+        "retypedsolution": {"tiny.ipynb": dump(retyped_solution)},
+        "helper": {"tiny.ipynb": dump(helper)},
+        "dupcellid": {"tiny.ipynb": json.dumps(raw).encode("utf-8")},
+        "outside": {"tiny.ipynb": dump(_with(released, cube=OUTSIDE))},
+    }
+
+
 def _submissions(released: nbformat.NotebookNode) -> dict[str, dict[str, bytes]]:
     """student -> file name -> content."""
     def dump(nb: nbformat.NotebookNode) -> bytes:
@@ -66,6 +131,7 @@ def _submissions(released: nbformat.NotebookNode) -> dict[str, dict[str, bytes]]
     unrelated = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
     huge = "def square(x):\n    print('x' * 50_000_000)\n    return x ** 2"
     return {
+        **_moved_and_retyped(released),
         "reference": {"tiny.ipynb": dump(_reference(released))},
         "killed": {"tiny.ipynb": dump(_with(released, cube="import os\nos._exit(1)"))},
         "oom": {"tiny.ipynb": dump(_with(
@@ -166,6 +232,77 @@ def test_non_utf8_bytes_are_replaced_and_graded(graded):
     assert row.cells == POINTS and any("not UTF-8" in f for f in row.flags)
 
 
+def test_solution_moved_below_its_test_is_put_back_in_the_released_order(graded):
+    row = _row(graded, "reordered")
+    assert (row.cells, row.status) == (POINTS, "ok")
+    assert row.flags == ["repaired: reordered: square put back in the released order"]
+
+
+def test_shuffled_cells_are_put_back_in_the_released_order(graded):
+    row = _row(graded, "shuffled")
+    assert (row.cells, row.status) == (POINTS, "ok")
+    assert len(row.flags) == 1 and row.flags[0].startswith("repaired: reordered: ")
+
+
+def test_locked_and_test_cells_turned_raw_or_markdown_are_code_again(graded):
+    row = _row(graded, "retyped")
+    assert (row.cells, row.status) == (POINTS, "ok")
+    assert row.flags == ["repaired: cell type: setup raw -> code",
+                         "repaired: cell type: test_square markdown -> code"]
+
+
+def test_solution_turned_markdown_is_graded_as_the_code_it_holds(graded):
+    """nbgrader's OverwriteCells gives every cell with a grade_id its released type back, a
+    solution cell too: its code runs (and is scanned for tampering like any solution)."""
+    row = _row(graded, "retypedsolution")
+    assert (row.cells, row.status) == (POINTS, "ok")
+    assert row.flags == ["repaired: cell type: cube markdown -> code"]
+
+
+def test_a_learner_cell_defining_a_helper_is_graded_like_any_cell(graded):
+    row = _row(graded, "helper")
+    assert (row.cells, row.status, row.flags) == (POINTS, "ok", [])
+
+
+def test_a_cell_id_used_twice_is_made_unique_and_the_notebook_graded(graded):
+    """The learner's own cell carries the solution cell's id, ahead of it: the released cell
+    keeps its id (and its metadata), the learner's cell gets a fresh one."""
+    course = graded[0]
+    row = _row(graded, "dupcellid")
+    assert (row.cells, row.status) == (POINTS, "ok")
+    assert row.flags == ["repaired: duplicate cell id 'square': the other cell renamed "
+                         "'square-1'"]
+    nb = nbformat.read(course.workspace / "autograded" / "dupcellid" / DAY / "tiny.ipynb",
+                       as_version=4)
+    assert [c.id for c in nb.cells if c.id.startswith("square")] == ["square-1", "square"]
+
+
+def test_writes_outside_the_submission_folder_stay_in_the_throwaway_sandbox(graded):
+    """A cell writes ``pwned.txt`` one to five folders up and looks for the course's solution
+    notebook and gradebook in the folders above it and in its environment: it finds neither (its
+    ``cube`` scores 0), its files landed only in the grader's temporary folder, removed after
+    grading, and nothing appeared in the course repo, workspace or returned files.
+
+    Not an OS sandbox: the kernel runs as the grader's user, so a cell can write wherever that
+    user can (an absolute path, ``/tmp``) and read whatever it finds by a search of the disk or
+    through the location of the importable ``autograder`` package. What the design gives: the
+    grading runs on copies in a temporary folder with nothing of the workspace above it, the
+    workspace's location is not in the kernel's environment, and the gradebook is written only by
+    the grading process, never by the kernel."""
+    course = graded[0]
+    row = _row(graded, "outside")
+    assert row.cells == {"test_square": 2.0, "test_cube": 0.0} and row.status == "ok"
+    nb = nbformat.read(course.workspace / "autograded" / "outside" / DAY / "tiny.ipynb",
+                       as_version=4)
+    [cube] = _cells_of(nb, "cube")
+    seen = json.loads("".join(o.get("text", "") for o in cube.outputs))
+    tmp = course.workspace.parent
+    assert len(seen["written"]) == 5
+    assert not any(Path(p).is_relative_to(tmp) for p in seen["written"] + seen["found"])
+    assert not any(Path(p).exists() for p in seen["written"])  # the sandbox was removed
+    assert not list(tmp.rglob("pwned.txt"))
+
+
 def test_invalid_json_scores_zero_with_its_reason(graded):
     row = _row(graded, "invalid")
     assert row.cells == ZERO and row.status == "invalid notebook" and "not JSON" in row.reason
@@ -198,7 +335,8 @@ def test_the_batch_goes_on_past_every_broken_submission(graded):
     results = graded[1]
     assert set(results) == {"reference", "killed", "oom", "looping", "hugeout", "duplicated",
                             "renamedid", "stripped", "nonutf8", "invalid", "renamedfile",
-                            "missing"}
+                            "missing", "reordered", "shuffled", "retyped", "retypedsolution",
+                            "helper", "dupcellid", "outside"}
 
 
 def test_submitted_files_are_never_changed(graded):

@@ -62,6 +62,32 @@ ATTACKS = {
                  "def double(x):\n"
                  "    return _Yes(9) if np.ndim(x) == 0 and x == 3 else _answer(x)\n"
                  'THRESHOLDS["dx"] = 1e9\n', ("test_close", "test_numpy", "test_gradient")),
+    # sys.modules: stand-ins for the checks and for numpy, imported again under the tests' names
+    "sys_modules": ("import sys, types\n"
+                    "_checks = types.ModuleType('autograder.checks')\n"
+                    "_checks.check_close = _checks.check_gradient = lambda *a, **k: None\n"
+                    "_checks.check_value = _checks.load_fixture = lambda *a, **k: None\n"
+                    "sys.modules['autograder.checks'] = _checks\n"
+                    "_np = types.ModuleType('numpy')\n"
+                    "_np.__dict__.update(vars(np))\n"
+                    "_np.allclose = lambda *a, **k: True\n"
+                    "_np.testing = types.SimpleNamespace(assert_allclose=lambda *a, **k: None)\n"
+                    "sys.modules['numpy'] = sys.modules['numpy.testing'] = _np\n"
+                    "from autograder.checks import check_close, check_gradient, check_value\n"
+                    "import numpy as np\n", ("test_close", "test_gradient", "test_value")),
+    # builtins the checks call: isinstance lets an object pass as a numpy scalar worth 6
+    "builtins": ("import builtins\n"
+                 "_isinstance, _all, _max = isinstance, all, max\n"
+                 "class _Six:\n"
+                 "    def item(self): return 6.0\n"
+                 "builtins.isinstance = lambda o, c: (c is np.generic and type(o) is _Six) "
+                 "or _isinstance(o, c)\n"
+                 "builtins.all = lambda *a, **k: _all(*a, **k)\n"
+                 "builtins.max = lambda *a, **k: _max(*a, **k)\n"
+                 "_wrong = double\n"
+                 "def double(x):\n"
+                 "    return _Six() if np.ndim(x) == 0 and x == 3 else _wrong(x)\n",
+                 ("test_value",)),
     # IPython's cell pipeline: every later cell becomes "pass"
     "input_transformer": ("get_ipython().input_transformers_cleanup.append("
                           "lambda lines: ['pass\\n'])\n", ALL),
@@ -157,6 +183,17 @@ def test_attack_is_flagged_as_suspected_tampering(graded, attack: str):
     results, table = graded[3], graded[4]
     assert any("tamper suspected" in flag for flag in results[attack].flags)
     assert table.rows[attack][GUARDED].suspect
+
+
+@pytest.mark.parametrize(("attack", "restored"), [
+    ("sys_modules", "sys.modules['autograder.checks'], sys.modules['numpy'], "
+                    "sys.modules['numpy.testing']"),
+    ("builtins", "builtins.all, builtins.isinstance, builtins.max"),
+])
+def test_replaced_modules_and_builtins_are_put_back_before_the_tests(graded, attack: str,
+                                                                    restored: str):
+    results = graded[3]
+    assert f"tamper suspected: restored before the tests: {restored}" in results[attack].flags
 
 
 def test_honest_submission_is_not_flagged(graded):
