@@ -68,6 +68,18 @@ def source_notebook() -> nbformat.NotebookNode:
     )
 
 
+def other_notebook(id_tag: str, heading: str) -> nbformat.NotebookNode:
+    """Another released notebook: the tiny one with ids, grade_ids and sources of its own
+    (cell id ``<id_tag>-<id>``, grade_id ``<id_tag>_<grade_id>``, ``# <heading>`` atop each
+    cell)."""
+    nb = source_notebook()
+    for cell in nb.cells:
+        cell.id = f"{id_tag}-{cell.id}"
+        cell.source = f"# {heading}\n{cell.source}"
+        cell.metadata.nbgrader["grade_id"] = f"{id_tag}_{cell.metadata.nbgrader['grade_id']}"
+    return nb
+
+
 def make_tiny_course(tmp: Path, timeout: int = 60) -> Course:
     """A course repo with ``solutions/day0/tiny.ipynb`` and its workspace, under ``tmp``."""
     source = tmp / "repo" / "solutions" / DAY

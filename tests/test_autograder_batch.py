@@ -26,7 +26,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from autograder_tiny import CUBE, DAY, POINTS, SQUARE, make_tiny_course, set_cell, source_notebook
+from autograder_tiny import (
+    CUBE,
+    DAY,
+    POINTS,
+    SQUARE,
+    make_tiny_course,
+    other_notebook,
+    set_cell,
+)
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder.cli import main
@@ -46,16 +54,6 @@ PARTIAL = {"test_square": 2.0, "test_cube": 0.0}
 EXPECTED = {"alice": POINTS, "bob": PARTIAL, "carol": ZERO, "dave": ZERO, "erin": ZERO,
             "frank": ZERO}
 KERNEL_RUNS = {"alice", "bob", "carol"}  # the others are decided at preflight
-
-
-def _other_day_notebook() -> nbformat.NotebookNode:
-    """A released notebook of another day: the tiny one with its own ids, grade_ids, sources."""
-    nb = source_notebook()
-    for cell in nb.cells:
-        cell.id = f"d9-{cell.id}"
-        cell.source = f"# {OTHER_DAY}\n{cell.source}"
-        cell.metadata.nbgrader["grade_id"] = f"d9_{cell.metadata.nbgrader['grade_id']}"
-    return nb
 
 
 def _foreign_grade_ids_notebook() -> nbformat.NotebookNode:
@@ -145,7 +143,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict:
     course = make_tiny_course(tmp)
     release(course, DAY)
     (course.release_dir / OTHER_DAY).mkdir()
-    nbformat.write(_other_day_notebook(), course.release_dir / OTHER_DAY / "other.ipynb")
+    nbformat.write(other_notebook("d9", OTHER_DAY), course.release_dir / OTHER_DAY / "other.ipynb")
     released = nbformat.read(course.release_dir / DAY / "tiny.ipynb", as_version=4)
     _returned(course, released, tmp / "returned")
     cli = ["--repo", str(course.repo), "--workspace", str(course.workspace)]

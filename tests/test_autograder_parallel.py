@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from autograder_tiny import CUBE, DAY, POINTS, SQUARE, make_tiny_course, set_cell
+from local_port import free_port
 
 from autograder.collect import collect
 from autograder.gradebook import read_status
@@ -114,12 +114,6 @@ def _pg_bin() -> Path | None:
     return found[-1].parent if found else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def pg_url():
     """An empty PostgreSQL database (a throwaway server, or $DLCOURSE_TEST_PG_URL)."""
@@ -142,7 +136,7 @@ def pg_url():
         as_postgres = ["runuser", "-u", "postgres", "--"]
         base.chmod(0o755)
         shutil.chown(base, user="postgres")
-    port = _free_port()
+    port = free_port()
     run = {"check": True, "capture_output": True, "timeout": 60}
     subprocess.run([*as_postgres, str(bindir / "initdb"), "-D", str(data), "-A", "trust",
                     "-U", "postgres", "--no-sync"], **run)

@@ -12,22 +12,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from autograder_tiny import source_notebook
+from autograder_tiny import other_notebook, source_notebook
 from nbformat.v4 import new_code_cell, new_notebook
 
 from autograder.preflight import STATUS_MISSING, STATUS_OK, STATUS_WRONG, prepare
 
-
-def _twin() -> nbformat.NotebookNode:
-    nb = source_notebook()
-    for cell in nb.cells:
-        cell.id = f"twin-{cell.id}"
-        cell.source = f"# twin\n{cell.source}"
-        cell.metadata.nbgrader["grade_id"] = f"twin_{cell.metadata.nbgrader['grade_id']}"
-    return nb
-
-
-RELEASED = {"tiny": source_notebook(), "twin": _twin()}
+RELEASED = {"tiny": source_notebook(), "twin": other_notebook("twin", "twin")}
 
 
 def _prepare(tmp_path: Path, files: dict[str, nbformat.NotebookNode], others=None) -> dict:

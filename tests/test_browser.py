@@ -23,7 +23,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from chromium import chromium, missing_browser, screenshot
+from local_port import free_port
 
 from autograder.samples import build_notebook_samples, graded_points
 from autograder.specs import spec_for
@@ -63,12 +63,6 @@ pytestmark = [
 
 
 # --- servers ---------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @dataclass
 class Lab:
@@ -136,7 +130,7 @@ def _jupyter_env(home: Path) -> dict[str, str]:
 
 def _start_lab(target: str, variables: dict[str, str], env: dict[str, str], log: Path) -> Lab:
     """``make TARGET`` with this Python's environment; checks the URL it prints first."""
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     port_variable = "INSTRUCTOR_PORT" if target == "lab-instructor" else "LAB_PORT"
     command = [
         "make", "-s", "--no-print-directory", "-C", str(REPO),

@@ -22,7 +22,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from chromium import chromium, missing_browser, screenshot
+from local_port import free_port
 
 from autograder.config import COURSE_ID
 from autograder.samples import build_notebook_samples, graded_points
@@ -61,12 +61,6 @@ pytestmark = [
     # Under pytest-xdist (make test) all of it on one worker: one hub feeds every test.
     pytest.mark.xdist_group("jupyterhub"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _copy_notebook(day_dir: Path, source: Path) -> None:
@@ -155,7 +149,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     exchange.mkdir()
     exchange.chmod(0o1777)  # nbgrader's exchange: everybody writes, nobody removes others' files
     password = secrets.token_urlsafe(12)
-    hub_port, api_port, proxy_port = _free_port(), _free_port(), _free_port()
+    hub_port, api_port, proxy_port = free_port(), free_port(), free_port()
     config = tmp / "jupyterhub_config.py"
     config.write_text(f"""
 c = get_config()
