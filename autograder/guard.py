@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import dis
 import hashlib
 import importlib
 import json
@@ -478,6 +479,7 @@ REFUSED = ("sys._getframe", "sys._current_frames", "gc.get_referrers", "gc.get_r
 FRAME_ATTRIBUTES = ("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back")
 # Recorded whenever learner code does them: how a copy of the reference library is made.
 COPY_EVENTS = ("code.__new__", "function.__new__", "marshal.loads")
+MAX_WALKED_ITEMS = 1000  # entries of a dict or list a learner function uses, looked through
 COPIED_LINE, COPIED_LINES = 20, 5  # source text as a copy: 5 lines of 20+ characters, most lines
 
 
@@ -537,6 +539,11 @@ class _Watch:
         self.genuine_classes = {id(m.owner) for m in snapshot.mappings if isinstance(m.owner, type)}
         self.course_modules = {os.path.abspath(m.__file__) for n, m in snapshot.modules.items()
                                if n.split(".")[0] == "course" and getattr(m, "__file__", None)}
+        # what the reference library exports: a learner's softmax looking up ".softmax"
+        self.course_names = {k for n, m in snapshot.modules.items() if n.split(".")[0] == "course"
+                             for k, v in vars(m).items() if not k.startswith("_")
+                             and isinstance(v, types.FunctionType | type)
+                             and (getattr(v, "__module__", "") or "").startswith("course")}
         self.reference: dict[tuple, str] = {}
         for state in snapshot.functions:
             fn = state.fn
@@ -770,27 +777,38 @@ def _reset_tracing(watch: _Watch) -> list[str]:
 # -- delegation: a copy of the reference library behind what a test calls ------------------
 
 
-def _delegation(watch: _Watch, ns: dict, names: set[str]) -> list[str]:
+def _delegation(watch: _Watch, ns: dict, names: set[str], genuine: set[str]) -> list[str]:
     """What the test's names lead to (learner functions and classes, the globals, closures and
-    defaults they use, their bases) that is code of ``course`` without being ``course``'s own
-    objects: run from a course source file, or its bytecode copied."""
+    defaults they use, their bases, attributes of ``course`` modules they name) that is the
+    reference library doing the exercise: a copy of ``course`` code (run from its source file,
+    or its bytecode copied), or ``course``'s own function or class of the same name as the
+    learner's (``softmax = course.functions.softmax``, ``class Dropout(course.layers.Dropout)``).
+    Other ``course`` objects (data helpers) are not delegation. ``genuine``: names the locked
+    cells bound, not the learner's."""
     found: list[str] = []
     seen: set[int] = set()
-    todo: list[tuple[str, Any]] = [(n, ns[n]) for n in sorted(names) if n in ns]
+    # (label, object, the learner names it was reached from, names its referrer used)
+    todo: list[tuple[str, Any, frozenset[str], frozenset[str]]] = [
+        (n, ns[n], frozenset({n}), frozenset()) for n in sorted(names - genuine) if n in ns]
     while todo and len(seen) < 5000:
-        label, obj = todo.pop()
+        label, obj, owners, used = todo.pop()
+        if isinstance(obj, types.MethodType | staticmethod | classmethod):
+            todo.append((label, obj.__func__, owners, used))
+            continue
+        if isinstance(obj, property):
+            todo += [(label, f, owners, used) for f in (obj.fget, obj.fset, obj.fdel) if f]
+            continue
+        if id(obj) in watch.genuine or id(obj) in watch.genuine_classes:
+            name = getattr(obj, "__name__", "")
+            if name in owners:
+                where = f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', name)}"
+                found.append(f"{label} uses {where}")
+            continue
         if id(obj) in seen:
             continue
         seen.add(id(obj))
-        if isinstance(obj, types.MethodType):
-            todo.append((label, obj.__func__))
-        elif isinstance(obj, staticmethod | classmethod):
-            todo.append((label, obj.__func__))
-        elif isinstance(obj, property):
-            todo += [(label, f) for f in (obj.fget, obj.fset, obj.fdel) if f is not None]
-        elif isinstance(obj, types.FunctionType):
-            if id(obj) in watch.genuine:
-                continue
+        if isinstance(obj, types.FunctionType):
+            mine = owners | {obj.__name__}
             for code in _codes(obj.__code__):
                 if watch.in_course(code.co_filename) and id(code) not in watch.genuine_code:
                     found.append(f"{label} runs a copy of {os.path.basename(code.co_filename)}")
@@ -799,28 +817,49 @@ def _delegation(watch: _Watch, ns: dict, names: set[str]) -> list[str]:
                 if origin is not None and id(code) not in watch.genuine_code:
                     found.append(f"{label} has the bytecode of {origin}")
                     break
-            scope = obj.__globals__
             for code in _codes(obj.__code__):
-                todo += [(name, scope[name]) for name in code.co_names
-                         if name in scope and name not in ("__builtins__",)]
+                same = _attributes_looked_up(code) & mine & watch.course_names
+                if same:  # softmax() returning sys.modules[...].softmax(x)
+                    found.append(f"{label} looks up the course's {', '.join(sorted(same))}")
+                    break
+            scope = obj.__globals__
+            referenced = frozenset(n for code in _codes(obj.__code__) for n in code.co_names)
+            todo += [(name, scope[name], mine, referenced) for name in sorted(referenced)
+                     if name in scope and name != "__builtins__"]
             for cell in obj.__closure__ or ():
                 try:
-                    todo.append((label, cell.cell_contents))
+                    todo.append((label, cell.cell_contents, mine, referenced))
                 except ValueError:
                     pass
-            todo += [(label, d) for d in obj.__defaults__ or ()]
-        elif isinstance(obj, type) and _is_heap_type(obj):
-            if id(obj) in watch.genuine_classes:
-                continue
-            todo += [(f"{obj.__name__}.{k}", v) for k, v in vars(obj).items()]
-            todo += [(obj.__name__, base) for base in obj.__bases__]
+            todo += [(label, d, mine, referenced) for d in obj.__defaults__ or ()]
+        elif isinstance(obj, type):
+            mine = owners | {obj.__name__}
+            if _is_heap_type(obj):
+                todo += [(f"{obj.__name__}.{k}", v, mine | {k}, used)
+                         for k, v in vars(obj).items()]
+            todo += [(obj.__name__, base, mine, used) for base in obj.__bases__]
         elif isinstance(obj, types.ModuleType):
             path = getattr(obj, "__file__", None)
             if watch.in_course(path) and sys.modules.get(obj.__name__) is not obj:
                 found.append(f"{label} is a copy of the module {os.path.basename(path)}")
+            elif obj.__name__.split(".")[0] == "course":  # the attributes the referrer names
+                todo += [(f"{obj.__name__}.{n}", getattr(obj, n), owners, used)
+                         for n in sorted(used) if isinstance(getattr(obj, n, None),
+                                                             types.ModuleType | type
+                                                             | types.FunctionType)]
+        elif isinstance(obj, dict | list | tuple) and len(obj) <= MAX_WALKED_ITEMS:
+            items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+            todo += [(f"{label}[{k!r}]", v, owners, used) for k, v in items
+                     if isinstance(v, types.FunctionType | type | types.ModuleType | dict)]
         elif type(obj).__module__ not in ("builtins", "numpy") and _is_heap_type(type(obj)):
-            todo.append((label, type(obj)))
+            todo.append((label, type(obj), owners, used))
     return list(dict.fromkeys(found))
+
+
+def _attributes_looked_up(code: types.CodeType) -> set[str]:
+    """Names ``code`` reads as attributes (``something.softmax``), not as globals."""
+    return {ins.argval for ins in dis.get_instructions(code)
+            if ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and isinstance(ins.argval, str)}
 
 
 def _loaded_names(tree: ast.AST) -> set[str]:
@@ -985,7 +1024,9 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
     during += [f"{n} (tracing)" for n in _reset_tracing(watch)]
     during += [f"thread {n} (started)" for n in _learner_threads(watch).values()]
     try:
-        delegation = _delegation(watch, ns, _loaded_names(ast.parse(transformed)))
+        bound = {k for k, v in ns.items() if k not in start or start[k] is not v}
+        ours = set(genuine) | bound | (set(start) - set(user_ns))  # not the learner's names
+        delegation = _delegation(watch, ns, _loaded_names(ast.parse(transformed)), ours)
     except SyntaxError:
         delegation = []
     state.during[token] = during + [f"delegation: {d}" for d in delegation]
