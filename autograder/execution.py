@@ -44,6 +44,7 @@ from traitlets import Bool, Integer
 
 GUARD = '__import__("autograder.guard").guard'
 VERDICT_TIMEOUT = 20  # seconds for the guard's answer after a test cell
+PROBE_TIMEOUT = 10  # seconds for a kernel that went silent in a cell to show it still answers
 FLAG_TAMPER = "tamper suspected"
 STATUS_KERNEL_DIED = "kernel died"
 STATUS_TIME_BUDGET = "time budget exceeded"
@@ -186,7 +187,7 @@ class GuardedExecute(Execute):
         self._cell_bytes: dict[int, int] = {}
         self._total_bytes = 0
         self._truncated: set[int] = set()
-        self._verdict_pending = False
+        self._verdict_pending = 0  # seconds for a request outside the cells (0: none pending)
         nb, resources = super().preprocess(nb, resources, km)
         nb.metadata["dlcourse"] = self._report
         return nb, resources
@@ -216,7 +217,7 @@ class GuardedExecute(Execute):
 
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
         if self._verdict_pending:
-            return VERDICT_TIMEOUT
+            return self._verdict_pending
         timeout = super()._get_timeout(cell)
         remaining = self._remaining()
         if remaining is None:
@@ -251,7 +252,9 @@ class GuardedExecute(Execute):
             self._cell_reason(cell, STATUS_KERNEL_DIED)
             self._stop(STATUS_KERNEL_DIED, cell, "the kernel process ended")
             return cell, resources
-        except TimeoutError as error:  # nbclient's CellTimeoutError for a kernel gone silent
+        except TimeoutError as error:  # nbclient's CellTimeoutError: no output for a while
+            if self._answers():
+                raise  # a slow machine, not a broken kernel: the grader's fault (retried)
             # The kernel's event loop no longer answers (a patched builtin it uses, a crash in
             # its I/O thread, recursion that broke the interpreter): the learner's code did it.
             cell.outputs.append(_error_output(
@@ -278,10 +281,21 @@ class GuardedExecute(Execute):
             self._stop(STATUS_TIME_BUDGET, cell)
         return cell, resources
 
+    def _answers(self) -> bool:
+        """Whether the kernel still answers a request (within ``PROBE_TIMEOUT``)."""
+        self._verdict_pending = PROBE_TIMEOUT
+        try:
+            msg_id = self.kc.execute("", silent=True, store_history=False)
+            return self.wait_for_reply(msg_id, None) is not None
+        except Exception:  # dead, or its channels broken
+            return False
+        finally:
+            self._verdict_pending = 0
+
     # -- the guard's verdict on a test cell ---------------------------------------------
 
     def _ask_guard(self, token: str) -> dict | None:
-        self._verdict_pending = True
+        self._verdict_pending = VERDICT_TIMEOUT
         try:
             msg_id = self.kc.execute("", silent=True, store_history=False,
                                      user_expressions={"v": f"{GUARD}.verdict({token!r})"})
@@ -289,7 +303,7 @@ class GuardedExecute(Execute):
         except Exception:  # a dead or hung kernel has no verdict
             return None
         finally:
-            self._verdict_pending = False
+            self._verdict_pending = 0
         try:
             answer = reply["content"]["user_expressions"]["v"]
             return json.loads(ast.literal_eval(answer["data"]["text/plain"]))
