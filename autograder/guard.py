@@ -1034,11 +1034,16 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
         if key != "__builtins__" and (key not in start or start[key] is not value):
             user_ns[key] = value
     user_ns.update(genuine)  # as the locked cells bound them, for the cells after this one
-    problems = state.during[token]
-    if problems:
+    if delegation:
         _show_error(shell, TamperError(
-            "改ざんの疑い (tamper suspected): テストの実行中に解答のコードがテストに手を出したか、"
-            f"参照ライブラリ (course) のコードをそのまま使っています: {', '.join(problems)}"), None)
+            "改ざんの疑い (tamper suspected): 参照ライブラリ (course) の実装をそのまま使っている "
+            f"(delegation) ため、このテストは採点できません: {', '.join(delegation)}。"
+            "自分で実装してください。"), None)
+        return None
+    if during:
+        _show_error(shell, TamperError(
+            "改ざんの疑い (tamper suspected): テストの実行中に解答のコードがテストに干渉しました "
+            f"(interference)。このテストは採点できません: {', '.join(during)}"), None)
         return None
     return result
 
