@@ -679,8 +679,8 @@ def _copying(watch: _Watch, event: str, args: tuple, caller: types.FrameType) ->
         if not watch.in_course(filename) or os.path.abspath(filename) not in watch.course_modules:
             return
         what = f"compile of {os.path.relpath(filename, os.path.dirname(watch.course_dir[:-1]))}"
-    if what not in watch.copies:
-        watch.copies.append(what)
+    if what not in watch.copies and watch.learner_on_stack(caller):  # not IPython parsing a
+        watch.copies.append(what)  # course file to show a traceback
 
 
 def _learner_threads(watch: _Watch) -> dict[int, str]:
