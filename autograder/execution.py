@@ -347,9 +347,8 @@ class GuardedExecute(Execute):
                        f"(the test used the genuine ones): {', '.join(rebound)}")
         for note in (verdict or {}).get("notes") or []:
             self._flag(note)
-        copies = (verdict or {}).get("copies") or []
-        if copies:
-            self._flag(f"{FLAG_TAMPER}: reference library code copied: {', '.join(copies)}")
+        for copy in (verdict or {}).get("copies") or []:  # evidence; scored where it is used
+            self._flag(f"reference library source used by learner code: {copy}")
         if any(o.ename == "TamperError" for o in errors) and not during:
             self._flag(f"{FLAG_TAMPER}: the test could not run as written (see its output)")
             self._cell_reason(cell, FLAG_TAMPER)
