@@ -1,7 +1,9 @@
-"""Inside the grading kernel: what the tests compare with stays as it was before learner code ran.
+"""Inside the grading kernel: what the tests compare with stays as it was before learner code ran,
+and learner code cannot reach into a test while it runs.
 
-The grader (``autograder.execution``) puts one line in front of the first code cell and of every
-graded test cell, ``__import__("autograder.guard").guard.enter(...)``:
+The grader (``autograder.execution``) puts ``__import__("autograder.guard").guard.enter(...)`` in
+front of the first code cell and replaces each graded test cell by one call,
+``guard.run_test(token, setup, memory_limit, source)``:
 
 - the first call (before any learner code) imports numpy, ``course`` and ``autograder.checks`` and
   takes a ``Snapshot`` of everything a test's verdict rests on: those modules' attributes, the
@@ -9,17 +11,33 @@ graded test cell, ``__import__("autograder.guard").guard.enter(...)``:
   constants (``THRESHOLDS``), ``builtins``, their ``sys.modules`` entries, IPython's cell pipeline
   (input and AST transformers, custom exception handlers, event callbacks, the shell's and the
   kernel's methods and message handlers), the working directory and the fixture files; it also
-  sets the kernel's memory limit;
-- before a test cell, ``enter`` puts back whatever learner code changed, unbinds learner names that
-  shadow builtins (``abs = ...``) and re-runs the imports and fixture loads of the notebook's locked
-  cells, so ``np``, ``check_close`` or ``fx`` mean what the notebook's author meant. A changed cell
-  pipeline cannot be undone for the cell already being run: ``enter`` then fails the test cell;
+  sets the kernel's memory limit, notes the threads, signal handlers and trace functions there
+  are, and installs an audit hook (``sys.addaudithook``: no learner code can remove it);
+- before a test, ``enter`` puts back whatever learner code changed, unbinds learner names that
+  shadow builtins (``abs = ...``), resets trace functions, disarms interval timers and puts every
+  signal handler back, and stops threads that run learner code (a thread that will not stop
+  fails the test). A changed cell pipeline cannot be undone for the cell already being run:
+  ``enter`` then fails the test cell;
+- ``run_test`` runs the test's source in a namespace of its own: a copy of the notebook's names
+  with the locked cells' imports and fixture loads bound afresh. What the test calls is fixed
+  when it starts: learner code rebinding ``check_close`` in the notebook (``global``, a thread, a
+  signal handler) changes the notebook's name, not the test's, and is reported. While it runs,
+  the audit hook refuses learner code what would reach the test's frame or namespace or run
+  beside it (frames, the garbage collector's object graph, tracing, fork and processes, signals,
+  ``ctypes``, code swaps); afterwards, the names the test used are followed through learner
+  functions and classes to find delegation to the reference library (its own object under the
+  exercise's name, or a copy: run from its source file, or its bytecode). Any of these fails the
+  test with a ``TamperError`` output; names the test bound are copied back for later cells;
 - after a test cell the grader asks ``verdict`` (through the reply's ``user_expressions``, outside
-  IPython's cell pipeline): whether this cell's ``enter`` ran, and what changed while the test ran
-  (learner code called by the test patching a helper); the grader scores such a cell 0.
+  IPython's cell pipeline): whether this cell's ``enter`` ran, what changed while the test ran,
+  what learner code did during it, what was put back before it; the grader scores such a cell 0.
 
 This is a guard inside the learner's process, not a sandbox: code that reads this module and
-targets it can still defeat it. ``autograder.tamper_scan`` flags such code for the instructor.
+targets it can still defeat it (the sandbox, ``autograder.session``, is the outer wall), and a
+helper patched and put back by learner code between two calls of the same test leaves no trace
+the end-of-test comparison can see. ``autograder.tamper_scan`` flags such code for the
+instructor. Python 3.11 has no audit event for starting a thread or setting a signal handler:
+those are checked before and after each test instead.
 """
 
 from __future__ import annotations
