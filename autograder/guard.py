@@ -33,7 +33,7 @@ front of the first code cell and replaces each graded test cell by one call,
   what learner code did during it, what was put back before it; the grader scores such a cell 0.
 
 This is a guard inside the learner's process, not a sandbox: code that reads this module and
-targets it can still defeat it (the sandbox, ``autograder.session``, is the outer wall), and a
+targets it can still defeat it (a sandbox around the kernel is the outer wall), and a
 helper patched and put back by learner code between two calls of the same test leaves no trace
 the end-of-test comparison can see. ``autograder.tamper_scan`` flags such code for the
 instructor. Python 3.11 has no audit event for starting a thread or setting a signal handler:
