@@ -212,6 +212,7 @@ class _Progress:
             _print_graded(graded)
         if self.bar is not None and not graded.up_to_date:
             self.bar.update()
+            self.bar.refresh()  # each notebook takes seconds: redraw on every one
 
     def close(self) -> None:
         if self.bar is not None:

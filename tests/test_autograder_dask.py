@@ -224,11 +224,6 @@ def test_cohort_on_two_dask_workers_into_postgresql_with_one_killed_mid_notebook
                 "SELECT count(*), count(DISTINCT student) FROM dlcourse_grading")).one()
         engine.dispose()
         assert tuple(rows) == (STUDENTS, STUDENTS)
-        # Run again: everything is up to date, nothing goes to the cluster.
-        again = subprocess.run(_command(course, DAY, "--scheduler", cluster.address),
-                               capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                               env=_environment())
-        assert f"{STUDENTS} up to date" in again.stdout, again.stdout + again.stderr
     finally:
         cluster.add_worker(victim, {COURSE_ROOT_ENV: str(course_root)})  # for the next tests
 
@@ -315,30 +310,32 @@ def test_worker_of_another_course_version_refuses_and_a_lost_scheduler_stops_the
     assert _points(course, DAY) == {s: reference[s] for s in batch}
 
 
-def test_unreachable_scheduler_fails_fast_and_records_nothing(tmp_path: Path,
-                                                              course_root: Path,
-                                                              returned: Path):
+def test_unreachable_scheduler_fails_fast_and_records_nothing(
+        tmp_path: Path, course_root: Path, returned: Path, capsys, monkeypatch):
+    from autograder.cli import main
+
     course = _course(course_root, tmp_path / "grading")
     collect(course, DAY, returned / DAY)
     address = f"tcp://127.0.0.1:{free_port()}"
+    monkeypatch.setenv(SCHEDULER_ENV, address)
     start = time.monotonic()
-    done = subprocess.run(_command(course, DAY, "--scheduler", address), capture_output=True,
-                          text=True, timeout=RUN_TIMEOUT, env=_environment())
+    code = main(_command(course, DAY)[3:])
     seconds = time.monotonic() - start
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert f"error: cannot reach the Dask scheduler at {address}" in done.stderr, done.stderr
-    assert "nothing was graded" in done.stderr
-    assert seconds < 30, seconds
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert f"error: cannot reach the Dask scheduler at {address}" in err, err
+    assert "nothing was graded" in err
+    assert seconds < 15, seconds
     assert read_status(course.db_url, DAY) == {}
 
 
-def test_workers_and_scheduler_exclude_each_other(tmp_path: Path, course_root: Path):
+def test_workers_and_scheduler_exclude_each_other(tmp_path: Path, course_root: Path, capsys):
+    from autograder.cli import main
+
     course = _course(course_root, tmp_path / "grading")
-    done = subprocess.run(_command(course, DAY, "--workers", "2", "--scheduler",
-                                   "tcp://127.0.0.1:1"), capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT, env=_environment())
-    assert done.returncode == 1
-    assert "--workers and --scheduler exclude each other" in done.stderr
+    code = main(_command(course, DAY, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1")[3:])
+    assert code == 1
+    assert "--workers and --scheduler exclude each other" in capsys.readouterr().err
 
 
 def test_job_key_names_the_job_and_changes_with_what_it_grades():
@@ -352,3 +349,22 @@ def test_job_key_names_the_job_and_changes_with_what_it_grades():
     for change in ({"sha256": "b" * 64}, {"course_version": "d" * 64}, {"student": "s02"}):
         other = Job(**{**job.__dict__, **change})
         assert job_key(other) != job_key(job), change
+
+
+def test_progress_bar_counts_the_batch_with_an_eta_and_keeps_the_lines(capsys):
+    import io
+
+    from autograder.cli import _Progress
+    from autograder.grading import Graded
+
+    stream = io.StringIO()
+    progress = _Progress(disable=False, file=stream)
+    progress.start(3)
+    progress.result(Graded("s00", "tiny", True, 0.0, up_to_date=True))  # not in the batch
+    for student in ("s01", "s02"):
+        progress.result(Graded(student, "tiny", True, 1.5))
+    bar = stream.getvalue()
+    assert re.search(r"grading:\s+67%.*2/3 \[\d\d:\d\d<\d\d:\d\d", bar), bar  # elapsed<ETA
+    progress.close()
+    out = capsys.readouterr().out
+    assert "  s01/tiny  1.5 s  ok" in out and "  s00/tiny  up to date (ok)" in out
