@@ -65,6 +65,22 @@ CONNECT_TIMEOUT = 10  # seconds to reach the scheduler before giving up
 RETRIES = 1  # re-runs of a job whose task raised (not: whose worker died; see the docstring)
 
 
+_CLIENTS: dict[str, Client] = {}  # scheduler address -> a connection made elsewhere
+
+
+@contextmanager
+def use_client(client: Client) -> Iterator[str]:
+    """Within the block, ``grade --scheduler ADDRESS`` for this client's scheduler uses ``client``
+    (a connection made elsewhere: dask-gateway's, with its TLS credentials; dask-kubernetes'
+    port-forward) instead of connecting, and leaves it open. Yields the address."""
+    address = client.scheduler.address
+    _CLIENTS[address] = client
+    try:
+        yield address
+    finally:
+        _CLIENTS.pop(address, None)
+
+
 class SchedulerUnreachable(GradingError):
     """The Dask scheduler could not be reached: nothing was sent to it."""
 
@@ -158,7 +174,11 @@ class DaskCluster:
     @contextmanager
     def connect(cls, address: str) -> Iterator[DaskCluster]:
         """Connect to the scheduler at ``address`` (``SchedulerUnreachable`` within
-        ``CONNECT_TIMEOUT`` seconds if it cannot be reached); closed on exit."""
+        ``CONNECT_TIMEOUT`` seconds if it cannot be reached); closed on exit. A client given to
+        ``use_client`` is used as it is."""
+        if address in _CLIENTS:
+            yield cls(address, _CLIENTS[address])
+            return
         _probe(address)
         from distributed import Client
 

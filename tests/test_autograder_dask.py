@@ -31,7 +31,7 @@ from test_autograder_parallel import pg_url  # noqa: F401 (the throwaway Postgre
 
 from autograder.collect import collect
 from autograder.config import REPO_ROOT, Course
-from autograder.distributed import COURSE_ROOT_ENV, SCHEDULER_ENV, job_key
+from autograder.distributed import COURSE_ROOT_ENV, SCHEDULER_ENV, job_key, use_client
 from autograder.gradebook import read_status
 from autograder.grading import grade
 from autograder.release import release
@@ -229,7 +229,13 @@ def test_cohort_on_two_dask_workers_into_postgresql_with_one_killed_mid_notebook
 
 
 def test_cohort_and_day4_on_dask_into_sqlite_from_the_environment_variable(
-        tmp_path: Path, course_root: Path, returned: Path, reference: dict, cluster):
+        tmp_path: Path, course_root: Path, returned: Path, reference: dict, cluster, capsys):
+    """Day 0 by the command with $DLCOURSE_DASK_SCHEDULER; Day 4 in this process, through a
+    client connected beforehand (``use_client``: how dask-gateway's connection is used)."""
+    from distributed import Client
+
+    from autograder.cli import main
+
     course = _course(course_root, tmp_path / "grading")
     collect(course, DAY, returned / DAY)
     collect(course, DAY4, returned / DAY4)
@@ -241,10 +247,11 @@ def test_cohort_and_day4_on_dask_into_sqlite_from_the_environment_variable(
     assert f"graded {STUDENTS - 1} of {STUDENTS} notebooks" in output, output
     _each_once(output, _students(), "tiny")
     assert _points(course, DAY) == reference
-    done = subprocess.run(_command(course, DAY4), capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT, env=env)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
+    with Client(cluster.address, set_as_default=False) as client, use_client(client) as address:
+        code = main(_command(course, DAY4, "--scheduler", address)[3:])
+        assert client.status == "running"  # not closed by the grade command
+    output = capsys.readouterr().out
+    assert code == 0, output
     _each_once(output, list(DAY4_STUDENTS), DAY4_NOTEBOOK)
     day4 = len(list((course_root / "assignments" / DAY4).glob("*.ipynb")))
     total = len(DAY4_STUDENTS) * day4  # the other notebooks: graded as missing
