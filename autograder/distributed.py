@@ -209,11 +209,13 @@ class DaskCluster:
         """``submit(job)``: a ``concurrent.futures.Future`` of the job's ``NotebookResult``,
         graded on the cluster. On exit every job not finished is cancelled."""
         template = self.client.scatter(template_bytes, hash=True)
+        # The workers get the settings, not where the gradebook is (its URL may hold a password).
+        settings = replace(course, db_url="sqlite://")
         submitted: list = []
 
         def submit(job: Job) -> Future:
             result: Future = Future()
-            task = self.client.submit(grade_on_worker, job, course, template,
+            task = self.client.submit(grade_on_worker, job, settings, template,
                                       key=job_key(job), retries=RETRIES)
             submitted.append(task)
             task.add_done_callback(lambda done: _settle(done, result, self.address))

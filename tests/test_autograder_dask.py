@@ -375,3 +375,40 @@ def test_progress_bar_counts_the_batch_with_an_eta_and_keeps_the_lines(capsys):
     progress.close()
     out = capsys.readouterr().out
     assert "  s01/tiny  1.5 s  ok" in out and "  s00/tiny  up to date (ok)" in out
+
+
+def test_workers_get_the_settings_but_not_the_gradebook_url(tmp_path: Path):
+    """What goes to the cluster with each job: the course settings without the gradebook URL
+    (it may hold a password), the template once (scattered), the job's own Dask key."""
+    from autograder.distributed import DaskCluster
+    from autograder.grading import Job
+
+    class FakeTask:
+        def add_done_callback(self, callback):  # noqa: ANN001, ANN202
+            pass
+
+    class FakeClient:
+        status = "running"
+        calls: list = []
+
+        def scatter(self, data, hash):  # noqa: ANN001, ANN202, A002
+            return ("scattered", data)
+
+        def submit(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            self.calls.append((args, kwargs))
+            return FakeTask()
+
+        def cancel(self, futures, force):  # noqa: ANN001, ANN202
+            pass
+
+    course = Course.from_options(workspace=tmp_path, repo=tmp_path,
+                                 db_url="postgresql+psycopg2://grader:secret@db/dlcourse")
+    job = Job("s01", DAY, "tiny", "{}", [], None, "a" * 64, "tiny.ipynb", "v" * 64, "c" * 64)
+    client = FakeClient()
+    with DaskCluster("tcp://x:8786", client).executor(course, b"template") as submit:
+        submit(job)
+    (function, sent_job, settings, template), kwargs = client.calls[0]
+    assert sent_job is job and template == ("scattered", b"template")
+    assert "secret" not in repr(settings) and settings.db_url == "sqlite://"
+    assert settings.timeout == course.timeout and settings.memory_limit_mb == course.memory_limit_mb
+    assert kwargs["key"] == job_key(job) and kwargs["retries"] >= 1
