@@ -27,6 +27,32 @@ from pathlib import Path
 from bench.harness import load_average
 
 GRADE_CELLS = {f"test_{i}": 2.0 for i in range(6)}  # like a Day 4 notebook
+_DATA: dict[str, Path] = {}  # URL of a running throwaway server -> its data folder
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid``, its children that ended
+    (``cutime``, ``cstime``) and those alive."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid:
+            total += sum(int(f) for f in fields[11:15])
+        elif int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def server_cpu_seconds(url: str) -> float:
+    """CPU seconds used so far by the throwaway server at ``url`` (0 for any other URL)."""
+    data = _DATA.get(url)
+    if data is None or not (data / "postmaster.pid").exists():
+        return 0.0
+    return tree_cpu_seconds(int((data / "postmaster.pid").read_text().split()[0]))
 
 
 def server_bin() -> Path | None:
@@ -74,7 +100,10 @@ def throwaway_server(database: str = "dlcourse_test", fsync: bool = False) -> It
         with engine.connect() as connection:
             connection.execute(text(f"CREATE DATABASE {database}"))
         engine.dispose()
-        yield url.rsplit("/", 1)[0] + f"/{database}"
+        url = url.rsplit("/", 1)[0] + f"/{database}"
+        _DATA[url] = data
+        yield url
+        _DATA.pop(url, None)
     finally:
         if (data / "postmaster.pid").exists():
             subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m",
@@ -82,10 +111,11 @@ def throwaway_server(database: str = "dlcourse_test", fsync: bool = False) -> It
         shutil.rmtree(base, ignore_errors=True)
 
 
-def record_rate(url: str, count: int, day: str = "day9") -> float:
-    """Results recorded per second by ``gradebook.record`` into the gradebook at ``url``:
-    ``count`` students' results of one notebook with six grade cells (assignment ``day``,
-    defined first)."""
+def record_rate(url: str, count: int, day: str = "day9") -> tuple[float, float]:
+    """(results recorded per second of wall time, CPU seconds per result) by ``gradebook.record``
+    into the gradebook at ``url``: ``count`` students' results of one notebook with six grade
+    cells (assignment ``day``, defined first). The CPU time is this process's and, for a
+    throwaway server, the server's: what load on a shared machine does not inflate."""
     from nbgrader.api import Gradebook
 
     from autograder.config import COURSE_ID
@@ -102,12 +132,13 @@ def record_rate(url: str, count: int, day: str = "day9") -> float:
                               seconds=3.0, sha256="0" * 64, file="nb.ipynb", version="1" * 64)
                for i in range(count)]
     record(url, results[0])  # the status table is created once, outside the clock
-    start = time.perf_counter()
+    start, cpu, server = time.perf_counter(), time.process_time(), server_cpu_seconds(url)
     for result in results[1:]:
         record(url, result)
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu + server_cpu_seconds(url) - server
     assert len(read_status(url, day)) == count, "not every result was recorded"
-    return (count - 1) / seconds
+    return (count - 1) / seconds, cpu / (count - 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,12 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {load_average()}", flush=True)
     for fsync in (False, True):
         with throwaway_server("dlcourse_bench", fsync=fsync) as url:
-            rate = record_rate(url, args.count)
+            rate, cpu = record_rate(url, args.count)
             print(f"PostgreSQL (loopback, fsync {'on' if fsync else 'off'}): {rate:.1f} "
-                  "records/s", flush=True)
+                  f"records/s, {1000 * cpu:.1f} ms CPU each", flush=True)
     with tempfile.TemporaryDirectory(prefix="dlc-bench-sqlite-") as folder:
-        rate = record_rate(f"sqlite:///{folder}/gradebook.db", args.count)
-        print(f"SQLite (local disk): {rate:.1f} records/s", flush=True)
+        rate, cpu = record_rate(f"sqlite:///{folder}/gradebook.db", args.count)
+        print(f"SQLite (local disk): {rate:.1f} records/s, {1000 * cpu:.1f} ms CPU each",
+              flush=True)
     print(f"load average after: {load_average()}")
     return 0
 

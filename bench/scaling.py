@@ -46,14 +46,16 @@ def echo_job(source: str, key: int) -> bytes:
     return bytes([key % 256]) * RESULT_BYTES
 
 
-def dask_round_trip(jobs: int, workers: int = 2) -> float:
-    """Seconds per job for ``jobs`` empty jobs, submitted at once and gathered as they finish
-    (as ``grading._run`` does), on a local cluster of ``workers`` workers."""
+def dask_round_trip(jobs: int, workers: int = 2) -> tuple[float, float]:
+    """(wall seconds per job, CPU seconds per job of this process and the scheduler) for
+    ``jobs`` empty jobs, submitted at once and gathered as they finish (as ``grading._run``
+    does), on a local cluster of ``workers`` workers."""
     from concurrent.futures import FIRST_COMPLETED, wait
 
     from distributed import Client
 
     from bench.dask_cluster import LocalDaskCluster
+    from bench.postgres import tree_cpu_seconds
 
     with tempfile.TemporaryDirectory(prefix="dlc-bench-scaling-") as folder:
         with LocalDaskCluster(Path(folder)) as cluster:
@@ -65,13 +67,18 @@ def dask_round_trip(jobs: int, workers: int = 2) -> float:
                 executor = client.get_executor()
                 client.submit(echo_job, "warm", 0).result()
                 source = "x" * JOB_BYTES
-                start = time.perf_counter()
+                assert cluster.scheduler is not None
+                scheduler = tree_cpu_seconds(cluster.scheduler.pid)
+                start, cpu = time.perf_counter(), time.process_time()
                 pending = {executor.submit(echo_job, source + str(i), i) for i in range(jobs)}
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
                         assert len(future.result()) == RESULT_BYTES
-                return (time.perf_counter() - start) / jobs
+                seconds = time.perf_counter() - start
+                cpu = (time.process_time() - cpu
+                       + tree_cpu_seconds(cluster.scheduler.pid) - scheduler)
+                return seconds / jobs, cpu / jobs
 
 
 def model(grade_seconds: float, serial_seconds: float,
@@ -97,21 +104,24 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"dlcourse scaling bench, {time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} "
           f"cores, load average {load_average()}", flush=True)
-    round_trip = dask_round_trip(args.jobs)
+    round_trip, trip_cpu = dask_round_trip(args.jobs)
     print(f"Dask round trip per job ({JOB_BYTES // 1000} KB in, {RESULT_BYTES // 1000} KB out, "
-          f"2 workers): {1000 * round_trip:.1f} ms", flush=True)
+          f"2 workers): {1000 * round_trip:.1f} ms wall, {1000 * trip_cpu:.1f} ms CPU "
+          "(client and scheduler)", flush=True)
     rates = {}
     for fsync in (False, True):
         with throwaway_server("dlcourse_scaling", fsync=fsync) as url:
             rates[f"PostgreSQL, fsync {'on' if fsync else 'off'}"] = record_rate(url, args.records)
     with tempfile.TemporaryDirectory(prefix="dlc-bench-sqlite-") as folder:
         rates["SQLite"] = record_rate(f"sqlite:///{folder}/gradebook.db", args.records)
-    for name, rate in rates.items():
-        print(f"gradebook.record into {name}: {rate:.1f} records/s "
-              f"({1000 / rate:.1f} ms each)", flush=True)
-    for name, rate in rates.items():
-        serial = round_trip + 1 / rate
-        print(f"\nModel with {name} (c = {1000 * serial:.0f} ms, g = {args.grade_seconds} s, "
+    for name, (rate, cpu) in rates.items():
+        print(f"gradebook.record into {name}: {rate:.1f} records/s ({1000 / rate:.1f} ms wall "
+              f"each), {1000 * cpu:.1f} ms CPU each (client and server)", flush=True)
+    # CPU time, not wall time: on a shared machine the wall time is inflated by the load, and
+    # g (measured on the quiet machine) is close to its CPU time.
+    for name, (_, cpu) in rates.items():
+        serial = trip_cpu + cpu
+        print(f"\nModel with {name} (c = {1000 * serial:.0f} ms CPU, g = {args.grade_seconds} s, "
               f"W* = {args.grade_seconds / serial:.0f} workers), {NOTEBOOKS} notebooks:")
         for w, hours, limit in model(args.grade_seconds, serial):
             print(f"  {w:5d} workers: {hours:7.2f} h  (limited by the {limit})")

@@ -197,13 +197,16 @@ def test_cohort_on_two_dask_workers_into_postgresql_with_one_killed_mid_notebook
     course = _course(course_root, tmp_path / "grading", pg_url)
     collect(course, DAY, returned / DAY)
     run = Run(_command(course, DAY, "--scheduler", cluster.address))
-    assert run.wait_for(lambda r: len(r.results()) >= 1), run.finish()[1]
-    deadline = time.monotonic() + 60
+    broken = f"  s{STUDENTS - 1:02d}/"  # recorded before any job is sent
+    assert run.wait_for(lambda r: any(not line.startswith(broken) for line in r.results())), \
+        run.finish()[1]
+    # The workers are warm now and graded jobs remain: kill one while its kernel runs.
+    deadline = time.monotonic() + RUN_TIMEOUT
     victim = None
-    while victim is None and time.monotonic() < deadline:  # a worker with a kernel running
+    while victim is None and time.monotonic() < deadline and run.process.poll() is None:
         victim = next((name for name in ("w1", "w2") if cluster.grading(name)), None)
-        time.sleep(0.05)
-    assert victim is not None, "no worker was grading after the first result"
+        time.sleep(0.02)
+    assert victim is not None, f"no worker was grading after the first result: {run.lines}"
     cluster.kill(victim)
     code, output = run.finish()
     try:
