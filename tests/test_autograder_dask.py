@@ -415,3 +415,29 @@ def test_workers_get_the_settings_but_not_the_gradebook_url(tmp_path: Path):
     assert "secret" not in repr(settings) and settings.db_url == "sqlite://"
     assert settings.timeout == course.timeout and settings.memory_limit_mb == course.memory_limit_mb
     assert kwargs["key"] == job_key(job) and kwargs["retries"] >= 1
+
+
+def test_a_worker_refuses_a_job_planned_for_another_course_version(tmp_path: Path):
+    """In this process, no cluster: the check every worker (local or Dask) makes first."""
+    from autograder.gradebook import template
+    from autograder.grading import STATUS_ERROR, Job, Worker, versions
+
+    course = make_tiny_course(tmp_path)
+    release(course, DAY)
+    template_bytes = template(course.db_url, DAY, tmp_path / "template.db").read_bytes()
+    worker = Worker(course, template_bytes)
+    try:
+        have = versions(course, DAY, ["tiny"])["tiny"]
+        job = Job("s01", DAY, "tiny", "{}", ["repaired: x"], None, "a" * 64, "tiny.ipynb",
+                  "v" * 64, "b" * 64)
+        refused = worker.grade(job)
+        assert refused.status == STATUS_ERROR and refused.scores == {}
+        assert f"has course version {have[:12]}, job needs {'b' * 12}" in refused.reason
+        assert str(course.repo) in refused.reason and refused.flags == ["repaired: x"]
+        assert (refused.sha256, refused.version) == (job.sha256, job.version)
+        assert worker._refuse(Job(**{**job.__dict__, "course_version": have})) is None
+        # The fixture is part of the version: a worker whose fixture differs refuses.
+        (course.source_dir / DAY / "fixtures" / "tiny.txt").write_text("changed")
+        assert worker._refuse(Job(**{**job.__dict__, "course_version": have})) is not None
+    finally:
+        worker.close()
