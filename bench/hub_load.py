@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, os.cpu_count() or 1])
     parser.add_argument("--acceptable", type=float, default=2.0)
     args = parser.parse_args(argv)
+    args.notebook = args.notebook.resolve()
     cores = os.cpu_count() or 1
     print(f"{args.notebook.relative_to(REPO)} at full size, {cores} cores; per learner: wall time "
           "from process start to the notebook's end (kernel start included)\n")

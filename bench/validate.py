@@ -6,8 +6,9 @@ For each notebook of the day, the reference sample (autograder/samples/reference
 notebook) is copied with the day's fixtures into a temporary folder, and measured three ways:
 
 - **validate**: `nbgrader validate NOTEBOOK` as a subprocess, wall time and CPU time (the
-  command, its kernel and everything they start), as the command line and the Validate button
-  run it (the button calls the same validator in the server);
+  command, its kernel and everything they start), as the command line runs it;
+- **as the button**: nbgrader's Validator called in this process, which has imported nbgrader
+  and the course's configuration already, as the Validate button's server extension does;
 - **floor**: Python start-up and `import nbgrader.apps` alone, and a kernel started and shut
   down with nothing run (jupyter_client, as nbgrader does);
 - **cells**: the notebook executed by nbclient with ``NBGRADER_EXECUTION=validate`` (quick mode,
@@ -62,6 +63,31 @@ def prepare(day: str, folder: Path) -> list[Path]:
         shutil.copy(nb, folder / nb.name)
         notebooks.append(folder / nb.name)
     return notebooks
+
+
+def validate_in_process(path: Path) -> tuple[float, float, bool]:
+    """(wall, CPU of this process and the kernel, passed) of nbgrader's Validator called here.
+
+    As the Validate button runs it: inside the Jupyter server, where nbgrader and the course's
+    configuration are imported already, so no Python start-up and no `import nbgrader`.
+    """
+    from nbgrader.validator import Validator
+
+    from autograder.config import validate_config
+
+    os.environ.update(ONE_THREAD)
+    validator = Validator(config=validate_config())
+    cpu0, own0, start = _children_cpu(), time.process_time(), time.perf_counter()
+    cwd = Path.cwd()
+    os.chdir(path.parent)
+    try:
+        result = validator.validate(str(path))
+    finally:
+        os.chdir(cwd)
+    wall = time.perf_counter() - start
+    cpu = time.process_time() - own0 + _children_cpu() - cpu0
+    passed = not any(result.get(key) for key in ("failed", "changed", "type_changed"))
+    return wall, cpu, passed
 
 
 def kernel_floor() -> float:
@@ -128,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"floor: python + import nbgrader.apps {statistics.median(startup):.2f} s "
               f"(min {min(startup):.2f}); kernel start + ready + shutdown "
               f"{statistics.median(kernels):.2f} s (min {min(kernels):.2f})\n")
-        print("| notebook | validate wall: median (min–max) | CPU: median | cells (sum) "
+        print("| notebook | `nbgrader validate`: wall median (min–max) | its CPU | as the button"
+              " (in-process): wall median (min–max) | its CPU | cells (sum of wall) "
               "| slowest cells | load |")
-        print("|---|---:|---:|---:|---|---:|")
+        print("|---|---:|---:|---:|---:|---:|---|---:|")
         for nb in notebooks:
             runs = [_timed([nbgrader, "validate", nb.name], folder, env)
                     for _ in range(args.repeat)]
@@ -138,11 +165,16 @@ def main(argv: list[str] | None = None) -> int:
             if any(r[2] != 0 for r in runs):
                 print(f"| {nb.stem} | validate exited {[r[2] for r in runs]} | | | | |")
                 continue
+            button = [validate_in_process(nb) for _ in range(args.repeat)]
+            b_walls, b_cpus = [b[0] for b in button], [b[1] for b in button]
             cells = cell_times(nb)
             slowest = sorted(cells, reverse=True)[:3]
             slow_text = "; ".join(f"{s:.2f} s `{line}`" for s, line in slowest)
             print(f"| {nb.stem} | {statistics.median(walls):.2f} s ({min(walls):.2f}–"
                   f"{max(walls):.2f}) | {statistics.median(cpus):.2f} s | "
+                  f"{statistics.median(b_walls):.2f} s ({min(b_walls):.2f}–{max(b_walls):.2f})"
+                  f"{'' if all(b[2] for b in button) else ' (did not pass)'} | "
+                  f"{statistics.median(b_cpus):.2f} s | "
                   f"{sum(s for s, _ in cells):.2f} s | {slow_text} | {os.getloadavg()[0]:.1f} |",
                   flush=True)
     return 0
