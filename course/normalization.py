@@ -115,15 +115,16 @@ def _sum_of_products(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 #   xc * a, then + beta; the four steps of dx) runs tile by tile, a tile of each array being
 #   about _TILE_BYTES, so that the second and later steps read a tile that the first one has
 #   just brought into cache (the 32 MB L3 here) instead of reading the whole array from memory
-#   again. Sums over the batch are sums of the tiles' sums. An input no larger than one tile
-#   is one tile: the loops then run once. Smaller tiles (512 KiB, for the 512 KiB L2) were slower:
-#   the fixed cost of a numpy call, paid per tile, outweighed the faster cache.
+#   again. Sums over the batch are sums of the tiles' sums. Smaller tiles (512 KiB, for the
+#   512 KiB L2) were not faster: the fixed cost of a numpy call is paid once per tile.
 # - Wide rows. numpy runs `x * a` with x (N, D) and a (D,) as one inner loop per row of x, each
 #   with a fixed cost: at (256, 1024) float32 a broadcast product costs twice an in-place
 #   product of two same-shape arrays. The layer hands numpy rows of k samples at once: x
 #   viewed as (N/k, k*D) (a view: rows are contiguous) against the vector repeated k times (a
 #   (k*D,) array of 64 KiB in float32, built once per call, which stays in cache). The same
 #   for (N, C, H, W), the vector expanded to one sample's (C, H, W) first.
+# Arrays of one tile with k = 1 (up to _SMALL elements, e.g. the MLP's (100, 100)) skip both:
+# there the loops and the repeated vectors cost more than they save.
 _TILE_BYTES = 1 << 21
 _ROW_ELEMENTS = 1 << 14
 _SMALL = 4 * _ROW_ELEMENTS  # arrays up to this size use numpy's own broadcasting (k = 1)
