@@ -362,9 +362,12 @@ class SequenceClassifier:
 
     x: (N, T, D) sequences, t: (N,) labels -> logits (N, K) = h_{T-1} W2 + b2.
     params: Wx1, Wh1, b1 (the cell, see ``init_recurrent``), W2 (H, K) Xavier, b2 (K,) zero.
-    kind: "rnn", "lstm" or "gru"; layer: a ready Recurrent layer instead (e.g. with a learner's
-    step functions), then kind is its kind. Implements the Trainer's interface (params,
-    gradient, loss, accuracy, last_loss). dtype: float64 (gradient checks) or float32.
+    kind: "rnn", "lstm" or "gru": the cell and its initial weights. layer: a function
+    (Wx, Wh, b) -> recurrent layer used instead of this module's class for the kind (e.g. a
+    learner's own RNN class, or ``lambda Wx, Wh, b: LSTM(Wx, Wh, b, step=(my_forward,
+    my_backward))``); it must keep the arrays it is given as params "Wx", "Wh", "b".
+    Implements the Trainer's interface (params, gradient, loss, accuracy, last_loss).
+    dtype: float64 (gradient checks) or float32.
     """
 
     def __init__(
@@ -375,13 +378,13 @@ class SequenceClassifier:
         kind: str = "rnn",
         seed: int = 0,
         dtype: np.dtype | type = np.float64,
-        step: tuple[Callable, Callable] | None = None,
+        layer: Callable[..., Layer] | None = None,
     ) -> None:
         rng = np.random.default_rng(seed)
         self.kind = kind
         self.dtype = np.dtype(dtype)
         p = init_recurrent(kind, input_size, hidden_size, rng, self.dtype)
-        self.recurrent = LAYERS[kind](p["Wx"], p["Wh"], p["b"], step=step)
+        self.recurrent = (layer or LAYERS[kind])(p["Wx"], p["Wh"], p["b"])
         W2 = init.normal(hidden_size, output_size, "xavier", rng).astype(self.dtype)
         self.affine = Affine(W2, np.zeros(output_size, dtype=self.dtype))
         self.loss_layer = SoftmaxWithLoss()

@@ -248,5 +248,21 @@ def test_lstm_learns_a_short_memory_task():
     assert history["train_acc"][-1] > 0.95
 
 
+def test_sequence_classifier_trains_the_given_layer():
+    made = []
+
+    def layer(Wx, Wh, b):
+        made.append(RNN(Wx, Wh, b))
+        return made[-1]
+
+    net = SequenceClassifier(3, 4, 2, seed=1, layer=layer)
+    ref = SequenceClassifier(3, 4, 2, seed=1)
+    assert net.recurrent is made[0] and net.params["Wh1"] is made[0].params["Wh"]
+    x, t = rand(4, 5, 3), np.array([0, 1, 1, 0])
+    grads, ref_grads = net.gradient(x, t), ref.gradient(x, t)
+    for name in ref_grads:
+        np.testing.assert_allclose(grads[name], ref_grads[name])
+
+
 def test_gru_layer_is_registered():
     assert LAYERS["gru"] is GRU and GRU.kind == "gru"
