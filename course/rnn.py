@@ -3,13 +3,13 @@
 A recurrent layer reads a sequence x_0, ..., x_{T-1} (each (N, D)) and carries a hidden state
 h_t (N, H) from one time step to the next, with the same weights at every step:
 
-| cell | one step                                                        | gates (blocks of Wx, Wh, b) |
-| ---- | --------------------------------------------------------------- | --------------------------- |
-| RNN  | h = tanh(x Wx + h_prev Wh + b)                                   | 1                           |
-| LSTM | f, g, i, o = split(x Wx + h_prev Wh + b); c = f*c_prev + g*i;    | 4: f, g, i, o               |
-|      | h = o * tanh(c)   (f, i, o sigmoid; g tanh)                     |                             |
-| GRU  | z = s(x Wxz + h_prev Whz + bz); r = s(x Wxr + h_prev Whr + br);  | 3: z, r, h~                 |
-|      | h~ = tanh(x Wxh + (r*h_prev) Whh + bh); h = (1-z)*h_prev + z*h~ |                             |
+| cell | one step (s = sigmoid)                                          | gates  |
+| ---- | --------------------------------------------------------------- | ------ |
+| RNN  | h = tanh(x Wx + h_prev Wh + b)                                  | 1      |
+| LSTM | f, g, i, o = split(x Wx + h_prev Wh + b); c = f*c_prev + g*i;   | 4:     |
+|      | h = o * tanh(c)   (f, i, o sigmoid; g tanh)                     | f g i o|
+| GRU  | z = s(x Wxz + h_prev Whz + bz); r = s(x Wxr + h_prev Whr + br); | 3:     |
+|      | h~ = tanh(x Wxh + (r*h_prev) Whh + bh); h = (1-z)*h_prev + z*h~ | z r h~ |
 
 Wx: (D, k H), Wh: (H, k H), b: (k H,) for k gates, blocks side by side in the order of the table
 (the order of 「ゼロから作るDeep Learning 2」). So one step has k (D H + H H + H) parameters.

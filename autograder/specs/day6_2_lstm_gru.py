@@ -96,12 +96,15 @@ TYPICAL_BUGS = [
         old="g = np.tanh(a[:, H:2 * H])", new="g = sigmoid(a[:, H:2 * H])",
         caught_by="test_lstm_forward", message_contains="g は tanh"),
     Bug(name="LSTM gates in PyTorch's order i, f, g, o", cell=_LSTM,
-        old="f = sigmoid(a[:, :H])\n    g = np.tanh(a[:, H:2 * H])\n    i = sigmoid(a[:, 2 * H:3 * H])",
-        new="i = sigmoid(a[:, :H])\n    f = sigmoid(a[:, H:2 * H])\n    g = np.tanh(a[:, 2 * H:3 * H])",
+        old="f = sigmoid(a[:, :H])\n    g = np.tanh(a[:, H:2 * H])\n"
+            "    i = sigmoid(a[:, 2 * H:3 * H])",
+        new="i = sigmoid(a[:, :H])\n    f = sigmoid(a[:, H:2 * H])\n"
+            "    g = np.tanh(a[:, 2 * H:3 * H])",
         caught_by="test_lstm_forward", message_contains="f, g, i, o の順"),
     # LSTM backward
     Bug(name="LSTM backward forgets the cell gradient from the next step", cell=_LSTM,
-        old="dc_total = dc + dh * o * (1 - tanh_c ** 2)", new="dc_total = dh * o * (1 - tanh_c ** 2)",
+        old="dc_total = dc + dh * o * (1 - tanh_c ** 2)",
+        new="dc_total = dh * o * (1 - tanh_c ** 2)",
         caught_by="test_lstm_backward", message_contains="次の時刻からの dc"),
     Bug(name="LSTM dc_prev without the forget gate", cell=_LSTM,
         old="dc_prev = dc_total * f", new="dc_prev = dc_total",
