@@ -169,6 +169,8 @@ def _collect(course: Course, args: argparse.Namespace) -> None:
             print(f"  earlier submission kept in {result.archived[student]}")
     for student, files in result.late.items():
         print(f"late {student}: {', '.join(files)} (received after {result.deadline})")
+    for student in result.empty:
+        print(f"empty {student}: no notebook of {args.day} in the folder (graded as missing)")
     for line in result.skipped:
         print(f"skipped {line}")
     for line in result.unknown:

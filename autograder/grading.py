@@ -64,10 +64,12 @@ from autograder.gradebook import (
     NotebookResult,
     SqliteGuard,
     Status,
+    grader_key,
     read_sandbox,
     read_status,
     record,
     template,
+    verify,
 )
 from autograder.logfile import noise_to
 from autograder.preflight import STATUS_MISSING, STATUS_WRONG, prepare
@@ -235,7 +237,7 @@ def _read_report(result: NotebookResult) -> None:
         return
     result.status = report.get("status", result.status)
     if result.status != "ok":
-        result.reason = result.status
+        result.reason = report.get("reason") or result.status
     result.flags += [f for f in report.get("flags", []) if f not in result.flags]
     for grade_id, reasons in sorted(report.get("cells", {}).items()):
         result.flags.append(f"{grade_id}: {'; '.join(reasons)}")
@@ -431,6 +433,7 @@ def grade(
     written: dict[str, set[str]] = {student: set() for student in chosen}
     guard = SqliteGuard(course.db_url)
     guard.save()
+    key = grader_key(course.workspace)
 
     def emit(result: NotebookResult) -> None:
         if guard.check():
@@ -438,7 +441,7 @@ def grade(
         if result.autograded:
             _write_autograded(course, result)
             written.setdefault(result.student, set()).add(result.notebook)
-        record(course.db_url, result)
+        record(course.db_url, result, key)
         guard.save()
         graded = Graded(result.student, result.notebook, result.status in GRADED,
                         result.seconds, result.reason, result.status, result.flags)
@@ -449,10 +452,12 @@ def grade(
     planned, known = _plan(course, day, chosen, released, _other_notebooks(course, day))
     if not force:
         previous = read_status(course.db_url, day)
+        intact = verify(course.db_url, day, key)  # a row changed after grading is graded again
 
         def current(item: Job | NotebookResult) -> bool:
             status = previous.get(item.student, {}).get(item.notebook)
-            if not _up_to_date(status, item):
+            if not _up_to_date(status, item) or not intact.get((item.student, item.notebook),
+                                                               not intact):
                 return False
             written.setdefault(item.student, set()).add(item.notebook)
             graded = Graded(item.student, item.notebook, status.status in GRADED,
