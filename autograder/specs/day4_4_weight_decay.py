@@ -1,4 +1,4 @@
-"""Grading spec of 4_4_weight_decay: the L2 term, weights only, its gradient, lambda by validation."""
+"""Grading spec of 4_4_weight_decay: L2 term, weights only, its gradient, lambda by validation."""
 
 from __future__ import annotations
 
@@ -102,7 +102,8 @@ def make_fixtures() -> dict[str, np.ndarray]:
     gaps = sweep["test_loss"] - sweep["train_loss"]
     # The test distinguishes the wrong rules only if they disagree with the right one.
     # (The smallest training and test losses fall on the same lambda here; one hint names both.)
-    wrong = {int(np.argmin(gaps)), int(np.argmin(sweep["test_loss"])), int(np.argmin(sweep["train_loss"]))}
+    wrong = {int(np.argmin(gaps)), int(np.argmin(sweep["test_loss"])),
+             int(np.argmin(sweep["train_loss"]))}
     assert best not in wrong, f"the sweep cannot tell the rules apart: {sweep}"
     fx["sweep_best_lam"] = np.array(sweep["lam"][best])
     return fx
@@ -163,10 +164,10 @@ TYPICAL_BUGS = [
     Bug(name="lambda with the smallest generalisation gap", cell=_ANS,
         old='np.argmin(results["val_loss"])',
         new='np.argmin(results["test_loss"] - results["train_loss"])',
-        caught_by="test_sweep_answer", message_contains="汎化ギャップ (テスト損失 − 学習損失) が最小"),
+        caught_by="test_sweep_answer", message_contains="汎化ギャップ (テスト損失 − 学習損失)"),
     Bug(name="lambda chosen on the test data", cell=_ANS,
         old='np.argmin(results["val_loss"])', new='np.argmin(results["test_loss"])',
-        caught_by="test_sweep_answer", message_contains="テストデータでハイパーパラメータを選んではいけません"),
+        caught_by="test_sweep_answer", message_contains="テストデータでハイパーパラメータを"),
     Bug(name="lambda with the smallest training loss", cell=_ANS,
         old='np.argmin(results["val_loss"])', new='np.argmin(results["train_loss"])',
         caught_by="test_sweep_answer", message_contains="学習損失で選んでも"),
