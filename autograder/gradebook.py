@@ -83,7 +83,8 @@ class NotebookResult:
     status: str = STATUS_OK
     reason: str = ""
     flags: list[str] = field(default_factory=list)
-    scores: dict[str, float] = field(default_factory=dict)  # grade_id -> points (missing: 0)
+    # grade_id -> points (missing: 0); None: a written answer that waits for a grader
+    scores: dict[str, float | None] = field(default_factory=dict)
     comments: dict[str, str | None] = field(default_factory=dict)  # solution cell -> comment
     penalty: float = 0.0  # late submission penalty
     seconds: float = 0.0
@@ -129,7 +130,8 @@ def read_sandbox(url: str, result: NotebookResult) -> None:
 
     with Gradebook(url, COURSE_ID) as gb:
         submitted = gb.find_submission_notebook(result.notebook, result.assignment, result.student)
-        result.scores = {g.name: float(g.auto_score or 0.0) for g in submitted.grades}
+        result.scores = {g.name: None if g.auto_score is None else float(g.auto_score)
+                         for g in submitted.grades}
         result.comments = {c.name: c.auto_comment for c in submitted.comments}
         result.penalty = float(submitted.late_submission_penalty or 0.0)
 
@@ -205,8 +207,13 @@ def record(url: str, result: NotebookResult, key: bytes | None = None) -> None:
             row = _submitted_notebook(gb, submission, result.notebook)
             score = max_score = 0.0
             for grade in row.grades:
-                grade.auto_score = float(result.scores.get(grade.name, 0.0))
-                grade.needs_manual_grade = grade.manual_score is not None
+                value = result.scores.get(grade.name, 0.0)
+                if value is None:  # an answered written question: left to a grader (Formgrader)
+                    grade.auto_score = None
+                    grade.needs_manual_grade = grade.manual_score is None
+                else:
+                    grade.auto_score = float(value)
+                    grade.needs_manual_grade = grade.manual_score is not None
                 score += grade.score
                 max_score += grade.max_score
             for comment in row.comments:
