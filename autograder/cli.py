@@ -11,6 +11,7 @@
     report DAY [--csv PATH] [--lms-csv PATH]
                                         student x notebook x points, from the gradebook
     demo                                all of it on the sample submissions of Day 4
+    doctor                              what the grading sandbox can and cannot do here
 
 Exit status: 0 done; 1 a check failed, or something could not be graded (message on stderr);
 2 wrong usage.
@@ -27,6 +28,8 @@ from autograder.config import (
     DB_URL_ENV,
     MEMORY_LIMIT_MB,
     OUTPUT_LIMIT,
+    SANDBOX_ENV,
+    SANDBOX_MODES,
     TIME_BUDGET,
     WORKSPACE_ENV,
     Course,
@@ -55,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-limit", type=int, default=OUTPUT_LIMIT,
                         help=f"bytes of output kept per cell, five times that per notebook "
                         f"(default {OUTPUT_LIMIT})")
+    parser.add_argument("--sandbox", choices=SANDBOX_MODES, default=None,
+                        help=f"grading kernels in bubblewrap: require (refuse to grade without "
+                        f"it), auto (grade unsandboxed where it cannot run, flagged 'not "
+                        f"sandboxed'), off (default ${SANDBOX_ENV} or auto)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("release", help="generate assignments/DAY from solutions/DAY")
@@ -101,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
                    "the points of each notebook, its status and flags")
 
     commands.add_parser("demo", help="release Day 4, grade the samples, print the table")
+    commands.add_parser("doctor", help="what the grading sandbox can and cannot do here")
     return parser
 
 
@@ -229,6 +237,17 @@ def _demo(course: Course, args: argparse.Namespace) -> None:
     run_demo(course, say=lambda line: print(line, flush=True))
 
 
+def _doctor(course: Course, args: argparse.Namespace) -> None:
+    from autograder.sandbox import doctor
+
+    print(f"sandbox mode: {course.sandbox}")
+    if not doctor(course.repo, course.workspace):
+        raise Failed("the grading sandbox is incomplete on this machine (fixes above); "
+                     + ("grading refuses to run (--sandbox require)" if course.sandbox == "require"
+                        else "grading runs and flags every notebook 'not sandboxed'"
+                        if course.sandbox == "auto" else "the sandbox is off"))
+
+
 COMMANDS = {
     "release": _release,
     "fixtures": _fixtures,
@@ -238,6 +257,7 @@ COMMANDS = {
     "feedback": _feedback,
     "report": _report,
     "demo": _demo,
+    "doctor": _doctor,
 }
 
 
@@ -255,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                  SampleError, FileNotFoundError)
     args = _parser().parse_args(argv)
     course = Course.from_options(args.workspace, args.db_url, args.timeout, args.repo,
-                                 args.time_budget, args.memory_limit, args.output_limit)
+                                 args.time_budget, args.memory_limit, args.output_limit,
+                                 args.sandbox)
     try:
         COMMANDS[args.command](course, args)
     except explained as error:

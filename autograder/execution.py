@@ -154,6 +154,15 @@ class GuardedExecute(Execute):
         config=True)
     store_widget_state = Bool(False)  # an output widget could otherwise swallow an error output
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        # Every grading kernel starts inside the sandbox's walls (``autograder.sandbox``; its
+        # mode comes from the config). nbgrader's Execute passes its own class as a keyword,
+        # which would win over any configured ``kernel_manager_class``.
+        from autograder.sandbox import SandboxKernelManager
+
+        kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
+        super().__init__(*args, **kwargs)
+
     # nbclient hooks configured for plain ``Execute`` (Validate) must not run here as well.
     def on_notebook_start(self, **kwargs: Any) -> None:  # type: ignore[override]
         pass

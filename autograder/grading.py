@@ -62,6 +62,13 @@ from autograder.gradebook import (
 )
 from autograder.logfile import noise_to
 from autograder.preflight import STATUS_MISSING, STATUS_WRONG, prepare
+from autograder.sandbox import (
+    FLAG_NOT_SANDBOXED,
+    SANDBOXED,
+    Launch,
+    sandbox_refused,
+    take_launches,
+)
 from autograder.session import Session
 
 STATUS_ERROR = "grading error"
@@ -85,6 +92,7 @@ class Graded:
     status: str = "ok"
     flags: list[str] = field(default_factory=list)
     up_to_date: bool = False  # not run: unchanged since its last completed grading
+    sandbox: str = ""  # "bubblewrap": its kernel ran in the sandbox (autograder.sandbox)
 
 
 @dataclass
@@ -174,8 +182,10 @@ class Worker:
             if job.timestamp:
                 (folder / "timestamp.txt").write_text(job.timestamp)
             url = f"sqlite:///{database}"
+            take_launches()
             outcome = self.session.autograde(job.day, job.student, job.notebook,
                                              root=str(root), db_url=url)
+            _note_sandbox(result, take_launches())
             autograded = root / "autograded" / job.student / job.day / f"{job.notebook}.ipynb"
             if autograded.exists():
                 result.autograded = autograded.read_bytes()
@@ -190,6 +200,16 @@ class Worker:
             shutil.rmtree(sandbox, ignore_errors=True)
         result.seconds = time.perf_counter() - start
         return result
+
+
+def _note_sandbox(result: NotebookResult, launches: list[Launch]) -> None:
+    """Whether every kernel of this notebook ran in the sandbox; a flag saying why not."""
+    if launches and all(launch.sandboxed for launch in launches):
+        result.sandbox = SANDBOXED
+    for launch in launches:
+        flag = f"{FLAG_NOT_SANDBOXED}: {launch.reason}"
+        if not launch.sandboxed and flag not in result.flags:
+            result.flags.append(flag)
 
 
 def _read_report(result: NotebookResult) -> None:
@@ -370,6 +390,9 @@ def grade(
     ``workers`` processes; one unchanged since its last completed grading is reported up to date
     and not run again, unless ``force``."""
     chosen = _students(course, day, students)
+    refused = sandbox_refused(course.sandbox)
+    if refused:
+        raise GradingError(refused)
     with Session(course) as session:
         _ensure_assignment(session, day)
         recorded = session.recorded_notebooks(day) or set()
@@ -388,7 +411,8 @@ def grade(
         record(course.db_url, result)
         guard.save()
         graded = Graded(result.student, result.notebook, result.status in GRADED,
-                        result.seconds, result.reason, result.status, result.flags)
+                        result.seconds, result.reason, result.status, result.flags,
+                        sandbox=result.sandbox)
         results.append(graded)
         if on_result:
             on_result(graded)
@@ -403,7 +427,8 @@ def grade(
                 return False
             written.setdefault(item.student, set()).add(item.notebook)
             graded = Graded(item.student, item.notebook, status.status in GRADED,
-                            0.0, status.reason, status.status, status.flags, up_to_date=True)
+                            0.0, status.reason, status.status, status.flags, up_to_date=True,
+                            sandbox=status.sandbox)
             results.append(graded)
             if on_result:
                 on_result(graded)
