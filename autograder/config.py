@@ -86,7 +86,7 @@ class Course:
     time_budget: int = TIME_BUDGET  # seconds per notebook (0: none)
     memory_limit_mb: int = MEMORY_LIMIT_MB  # per grading kernel (0: none)
     output_limit: int = OUTPUT_LIMIT  # bytes of output per cell
-    sandbox: str = "auto"  # require | auto | off: grading kernels in bubblewrap (autograder.sandbox)
+    sandbox: str = "auto"  # require | auto | off: kernels in bubblewrap (autograder.sandbox)
 
     @classmethod
     def from_options(

@@ -6,7 +6,9 @@ grading error; extra notebook (a file not graded). Flags: what preflight repaire
 metadata restored, duplicate grade_id, ...), what grading hit (tamper suspected, memory limit
 reached, output truncated, ...), and from the workspace at report time: "late" (received after
 the deadline given to ``collect``, from its manifest.json) and "submission changed since it was
-graded" (grade again).
+graded" (grade again). Below the table: how many notebooks were graded in the sandbox
+(``autograder.sandbox``); one graded without it has the flag "not sandboxed: <why>"; the CSV's
+``sandbox`` column says "sandboxed" for each notebook graded in it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from autograder.execution import FLAG_TAMPER
 from autograder.gradebook import STATUS_EXTRA, Status, read_status
 from autograder.logfile import noise_to
 from autograder.preflight import STATUS_MISSING, STATUS_WRONG
+from autograder.sandbox import FLAG_NOT_SANDBOXED, SANDBOXED
 
 FLAG_LATE = "late"
 FLAG_CHANGED = "submission changed since it was graded (grade again)"
@@ -40,6 +43,7 @@ class NotebookScore:
     status: str = "ok"  # ok, missing, wrong assignment, invalid notebook, kernel died, ...
     reason: str = ""
     flags: list[str] = field(default_factory=list)  # repaired, suspected, limits hit
+    sandboxed: bool = False  # its kernel ran inside autograder.sandbox's walls
 
     @property
     def suspect(self) -> bool:
@@ -103,6 +107,7 @@ def grade_table(course: Course, day: str) -> GradeTable:
                         status=status.status,
                         reason=status.reason,
                         flags=status.flags + _workspace_flags(status, manifest),
+                        sandboxed=status.sandbox == SANDBOXED,
                     )
                 extra = [f"{name}: {s.reason}" for name, s in statuses.get(student, {}).items()
                          if s.status == STATUS_EXTRA]
@@ -187,13 +192,26 @@ def format_table(table: GradeTable) -> str:
 
     rule = "-" * len(render(header))
     text = [render(header), rule, *(render(r) for r in lines)]
+    text += ["", sandbox_line(table)]
     if notes:
         text += ["", "Not plainly ok (status, then flags):", *notes]
     return "\n".join(text)
 
 
+def sandbox_line(table: GradeTable) -> str:
+    """How many of the notebooks that were run had their kernel in the sandbox."""
+    run = [s for scores in table.rows.values() for s in scores.values()
+           if s.sandboxed or any(f.startswith(FLAG_NOT_SANDBOXED) for f in s.flags)]
+    inside = sum(s.sandboxed for s in run)
+    line = f"sandboxed: {inside} of {len(run)} notebooks run (bubblewrap, autograder.sandbox)"
+    if inside < len(run):
+        line += (f"; NOT SANDBOXED: {len(run) - inside} (their flags say why; "
+                 "python -m autograder doctor)")
+    return line
+
+
 CSV_COLUMNS = ["student", "assignment", "notebook", "score", "max_score", "graded", "status",
-               "reason", "flags"]
+               "reason", "flags", "sandbox"]
 
 
 def write_csv(table: GradeTable, path: Path) -> None:
@@ -209,10 +227,12 @@ def write_csv(table: GradeTable, path: Path) -> None:
                     s = scores[nb]
                     writer.writerow([student, table.day, nb, _points(s.score),
                                      _points(s.max_score), "yes" if s.graded else "no", s.status,
-                                     s.reason, "; ".join(s.flags)])
+                                     s.reason, "; ".join(s.flags),
+                                     "sandboxed" if s.sandboxed else ""])
             for line in table.extra.get(student, []):
                 name, _, why = line.partition(": ")
-                writer.writerow([student, table.day, name, "", "", "no", STATUS_EXTRA, why, ""])
+                writer.writerow([student, table.day, name, "", "", "no", STATUS_EXTRA, why, "",
+                                 ""])
 
 
 def write_lms_csv(table: GradeTable, path: Path) -> None:

@@ -17,10 +17,11 @@ Inside the walls (everything else does not exist, the root itself is an empty re
   namespace end every process a learner started when the kernel ends), network (no interface but
   its own, down-to-nothing loopback: neither the host's loopback nor any other network), IPC, UTS,
   and a user namespace when the grader is not root;
-- uid 65534 (nobody), never root and never the instructor: as a non-root grader, bubblewrap maps
-  it in a user namespace; as root (no user namespace: root in one is still host root to
-  ``RLIMIT_NPROC``), the kernel process itself switches to the host's uid/gid 65534 before any
-  learner code, so the number-of-processes limit holds and no file of the host is writable;
+- an unprivileged uid, never root and never the instructor: as a non-root grader, uid 65534
+  (nobody) in a user namespace; as root, no user namespace (root in one is still host root to
+  ``RLIMIT_NPROC``: no fork limit) but a host uid of its own per kernel (``ROOT_UIDS``, no
+  account's) that the kernel process switches to before any learner code, without capabilities:
+  the number-of-processes limit holds per kernel and no file of the host is the kernel's;
 - read-only: ``/usr`` (and the ``/bin``, ``/lib*``, ``/sbin`` links), a few files of ``/etc``
   (``ld.so.cache``, ``localtime``, ``passwd``, ``group``, ``nsswitch.conf``), the Python
   environment (``sys.prefix``) and the base interpreter's prefix (a venv's ``home``), the installed
@@ -36,9 +37,9 @@ Inside the walls (everything else does not exist, the root itself is an empty re
   else of the grader's environment are not passed; ``JPY_PARENT_PID`` is 1 (in a PID namespace
   ipykernel's parent poller sees no parent and would exit at once; 1 turns it off).
 
-The kernel stays in the process group jupyter_client made for it (no ``--new-session``: the
-grader interrupts a cell that ran out of time with SIGINT to that group; the kernel has no
-controlling terminal anyway).
+Interrupts (a cell out of time) go as a message on the control channel, never as SIGINT to
+bubblewrap's process group (bubblewrap would die of it, and the kernel with it); the kernel,
+leader of its own process group inside, passes SIGINT on to itself and its children.
 
 Not there: the repository (``solutions/``, ``autograder/specs/`` except as above, ``.git``), the
 grading workspace (other submissions, the gradebook, ``archive/``), every home folder (``/root``
@@ -76,11 +77,15 @@ from traitlets import Integer, Unicode
 
 from autograder.config import resolve_sandbox_mode
 
-NOBODY = 65534
+NOBODY = 65534  # the uid inside a user namespace (a grader that is not root)
+# A grader running as root gives each kernel a host uid of its own from this range (used by no
+# account): RLIMIT_NPROC counts per host uid, so one kernel's fork bomb cannot use up the
+# process slots of a kernel graded beside it (``--workers``), and no host file is its own.
+ROOT_UIDS = (2_000_000_000, 2_100_000_000)
 INSIDE = "/sandbox"  # the working directory inside the walls
-SCRATCH_MB = 256  # the working directory's tmpfs (and /tmp's): a full disk is this much memory
+SCRATCH_MB = 128  # the working directory's tmpfs (and /tmp's): a full disk is this much memory
 NPROC = 64  # processes of the sandbox user (threads count: a Day 4 kernel uses about 10)
-FILE_SIZE_MB = 128  # largest file a learner may write
+FILE_SIZE_MB = 64  # largest file a learner may write
 FLAG_NOT_SANDBOXED = "not sandboxed"
 SANDBOXED = "bubblewrap"  # what the gradebook's sandbox column says for a sandboxed notebook
 ALLOWED_ENV = ("LANG", "LANGUAGE", "TZ", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
@@ -154,7 +159,7 @@ def _namespaces() -> list[str]:
               "--unshare-cgroup-try", "--die-with-parent"]
     if os.geteuid() == 0:
         # Root in a user namespace is still host root to RLIMIT_NPROC (no fork limit): no user
-        # namespace, and kernel_main switches to the host's uid 65534 instead.
+        # namespace, and kernel_main switches to a host uid of the kernel's own instead.
         return common
     return ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), *common]
 
@@ -266,7 +271,7 @@ def kernel_env(environ: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in environ.items() if k in ALLOWED_ENV or k.startswith("LC_")}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin",
                                    "/usr/bin", "/bin"])
-    env.update(HOME=INSIDE, TMPDIR="/tmp")
+    env.update(HOME=INSIDE, TMPDIR="/tmp", USER="learner", LOGNAME="learner")
     return env
 
 
@@ -274,6 +279,7 @@ def kernel_env(environ: dict[str, str]) -> dict[str, str]:
 class Limits:
     """rlimits of a sandboxed kernel (0: none)."""
 
+    uid: int = NOBODY  # the kernel's uid (a grader running as root: its own, see ROOT_UIDS)
     memory: int = 0  # bytes of address space
     cpu: int = 0  # CPU seconds of the kernel process
     nproc: int = NPROC
@@ -350,12 +356,13 @@ class SandboxKernelManager(AsyncKernelManager):
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
         if self._launch.sandboxed:
             assert self._folder is not None
-            if os.geteuid() == 0:  # the kernel runs as the host's uid 65534
-                os.chown(self._folder, NOBODY, NOBODY)
-                os.chown(self.connection_file, NOBODY, NOBODY)
+            uid = kernel_uid()
+            if os.geteuid() == 0:  # the kernel runs as a host uid of its own
+                os.chown(self._folder, uid, uid)
+                os.chown(self.connection_file, uid, uid)
             cwd = Path(kw.get("cwd") or os.getcwd())
             source = Path(self.source_directory) / cwd.name if self.source_directory else None
-            limits = Limits(self.memory_limit, self.cpu_limit, self.nproc,
+            limits = Limits(uid, self.memory_limit, self.cpu_limit, self.nproc,
                             self.file_size_mb * 2**20)
             kernel_cmd = kernel_command(self._folder, cwd, limits,
                                         os.path.realpath(self.connection_file),
@@ -364,11 +371,21 @@ class SandboxKernelManager(AsyncKernelManager):
         _LAUNCHES.append(self._launch)
         return kernel_cmd, kw
 
+    async def _async_interrupt_kernel(self) -> None:
+        if self._launch is None or not self._launch.sandboxed:
+            return await super()._async_interrupt_kernel()
+        self._connect_control_socket()
+        self.session.send(self._control_socket, self.session.msg("interrupt_request", content={}))
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if self._folder is not None and not restart:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+
+    # AsyncKernelManager binds these names to KernelManager's functions: rebind to the above.
+    interrupt_kernel = _async_interrupt_kernel
+    cleanup_resources = _async_cleanup_resources
 
 
 # -- inside the walls ---------------------------------------------------------------------------
@@ -387,19 +404,36 @@ def _set_limits(limits: dict[str, int]) -> None:
             resource.setrlimit(which, (value, value))
 
 
-def kernel_main(argv: list[str]) -> None:
-    """Entry point inside the walls: become uid 65534, set the rlimits, run ipykernel."""
-    limits = json.loads(os.environ.pop("DLCOURSE_SANDBOX_LIMITS", "{}"))
-    # ipykernel polls its parent (JPY_PARENT_PID) and exits when it is gone; in a PID namespace
-    # it sees none. 1 turns the poller off; --die-with-parent does its job.
-    os.environ["JPY_PARENT_PID"] = "1"
+def kernel_uid() -> int:
+    """The uid a new kernel runs as (see ``ROOT_UIDS``)."""
+    if os.geteuid() != 0:
+        return NOBODY
+    import secrets
+
+    return ROOT_UIDS[0] + secrets.randbelow(ROOT_UIDS[1] - ROOT_UIDS[0])
+
+
+def _become_learner(limits: dict[str, int]) -> None:
+    """As root (no user namespace): drop to the kernel's uid, every capability with it; then
+    the rlimits, soft = hard."""
     if os.geteuid() == 0:
+        uid = int(limits.get("uid", NOBODY))
         os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
+        os.setgid(uid)
+        os.setuid(uid)
     if os.geteuid() == 0 or os.getuid() == 0:
         raise SystemExit("the sandboxed kernel must not run as root")
     _set_limits(limits)
+
+
+def kernel_main(argv: list[str]) -> None:
+    """Entry point inside the walls: become the learner's uid, set the rlimits, run ipykernel."""
+    limits = json.loads(os.environ.pop("DLCOURSE_SANDBOX_LIMITS", "{}"))
+    _become_learner(limits)
+    # ipykernel polls its parent (JPY_PARENT_PID) and exits when it is gone; in a PID namespace
+    # it sees none. 1 turns the poller off; --die-with-parent does its job.
+    os.environ["JPY_PARENT_PID"] = "1"
+    os.setpgid(0, 0)  # ipykernel's interrupt_request signals its own process group
     import runpy
 
     sys.argv = ["ipykernel_launcher", *argv]
@@ -421,7 +455,8 @@ except OSError as error:
     found["loopback"] = type(error).__name__
 found["interfaces"] = sorted(n for _, n in socket.if_nameindex())
 found["writable_root"] = os.access("/", os.W_OK)
-found["secrets"] = sorted(k for k in os.environ if k.startswith("DLCOURSE_") and k != "DLCOURSE_QUICK")
+found["secrets"] = sorted(k for k in os.environ
+                          if k.startswith("DLCOURSE_") and k != "DLCOURSE_QUICK")
 import resource
 found["nproc"] = resource.getrlimit(resource.RLIMIT_NPROC)[0]
 import numpy, ipykernel
@@ -451,27 +486,31 @@ def doctor(repo: Path, workspace: Path, say: Any = print) -> bool:
             "kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu 24.04, "
             "user.max_user_namespaces > 0), or run the grader where they exist.")
         return False
-    user = "no user namespace: bubblewrap runs as root, the kernel switches to uid 65534" \
-        if os.geteuid() == 0 else "user namespace, uid 65534 inside"
+    user = "no user namespace: bubblewrap runs as root, each kernel switches to a host uid of " \
+        f"its own in {ROOT_UIDS[0]}..{ROOT_UIDS[1]}" if os.geteuid() == 0 else \
+        f"user namespace, uid {NOBODY} inside"
     say(f"namespaces: pid, net, ipc, uts ({user})")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     listener.setblocking(False)
     port = listener.getsockname()[1]
-    secret_paths = [str(repo / "solutions"), str(repo / "autograder" / "specs"),
-                    str(repo / ".git"), str(workspace), "/root/.bashrc", "/home",
-                    tempfile.gettempdir() + "/.X11-unix"]
     with tempfile.TemporaryDirectory(prefix="dlc-doctor-") as scratch:
         folder = Path(scratch) / "k"
         cwd = Path(scratch) / "cwd"
         folder.mkdir()
         cwd.mkdir()
+        canary = Path(scratch) / "host-tmp-canary"
+        canary.write_text("host /tmp")
+        secret_paths = [str(repo / "solutions"), str(repo / "autograder" / "specs"),
+                        str(repo / "autograder" / "samples"), str(repo / ".git"), str(workspace),
+                        "/home", str(canary), *_home_entries()]
+        uid = kernel_uid()
         if os.geteuid() == 0:
-            os.chown(folder, NOBODY, NOBODY)
+            os.chown(folder, uid, uid)
         env = kernel_env(dict(os.environ))
         start = time.perf_counter()
-        cmd = [*walls(folder, cwd, Limits()), "--", sys.executable, "-I", "-c",
+        cmd = [*walls(folder, cwd, Limits(uid)), "--", sys.executable, "-I", "-c",
                "import autograder.sandbox as s, sys; s._probe_main(sys.argv[1:])",
                json.dumps(secret_paths), str(port)]
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
@@ -493,7 +532,7 @@ def doctor(repo: Path, workspace: Path, say: Any = print) -> bool:
         ok = ok and good
         say(f"  [{'ok' if good else 'NO'}] {text}" + ("" if good or not fix else f". Fix: {fix}"))
 
-    check(found["uid"] == NOBODY and found["gid"] == NOBODY,
+    check(found["uid"] == uid and found["gid"] == uid and uid not in (0, os.getuid()),
           f"runs as uid {found['uid']}, gid {found['gid']} (not root, not the instructor)")
     check(not found["seen"], "repository, workspace, home folders, host /tmp not visible"
           + (f" (seen: {found['seen']})" if found["seen"] else ""))
@@ -509,14 +548,22 @@ def doctor(repo: Path, workspace: Path, say: Any = print) -> bool:
     return ok
 
 
+def _home_entries() -> list[str]:
+    """What the home folders hold, but the folders leading to a bound path (pyenv's Python)."""
+    bound = [Path(a) for a in _environment_binds() if a.startswith("/")]
+    found = []
+    for home in {Path.home(), Path("/root")}:
+        try:
+            entries = list(home.iterdir())
+        except OSError:
+            continue
+        found += [str(e) for e in entries if not any(e == b or e in b.parents for b in bound)]
+    return sorted(found)
+
+
 def _probe_main(argv: list[str]) -> None:
     """Doctor's probe, run the way kernel_main runs a kernel."""
-    limits = json.loads(os.environ.pop("DLCOURSE_SANDBOX_LIMITS", "{}"))
-    if os.geteuid() == 0:
-        os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
-    _set_limits(limits)
+    _become_learner(json.loads(os.environ.pop("DLCOURSE_SANDBOX_LIMITS", "{}")))
     sys.argv = ["probe", *argv]
     exec(compile(_PROBE, "<doctor probe>", "exec"), {"__name__": "__main__"})
 
