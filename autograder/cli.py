@@ -215,7 +215,8 @@ def _feedback(course: Course, args: argparse.Namespace) -> None:
     results = feedback(course, args.day, args.student, on_result=_print_graded)
     print(f"feedback HTML in {course.workspace / 'feedback'}")
     if any(not g.ok for g in results):
-        raise Failed(f"feedback failed for some students; see {course.log_file}")
+        raise Failed(f"feedback failed for some notebooks (listed above; the others were "
+                     f"written); see {course.log_file}")
 
 
 def _report(course: Course, args: argparse.Namespace) -> None:

@@ -474,7 +474,10 @@ def feedback(
     students: list[str] | None = None,
     on_result: Callable[[Graded], None] | None = None,
 ) -> list[Graded]:
-    """Feedback HTML (hidden tests stripped) for every autograded student of ``day``."""
+    """Feedback HTML (hidden tests stripped) for every autograded student of ``day``, one
+    notebook at a time: a notebook whose feedback cannot be written (a corrupt autograded file,
+    anything nbgrader trips on) is reported with its reason, and the student's other notebooks
+    are still written. A notebook of the day with no autograded file is reported "missing"."""
     if not students:
         # A student whose every notebook failed to grade has a folder but no notebook in it.
         graded = (course.workspace / "autograded").glob(f"*/{day}/*.ipynb")
@@ -483,10 +486,19 @@ def feedback(
         raise GradingError(f"nothing autograded for {day} yet (python -m autograder grade {day})")
     results = []
     with Session(course) as session:
+        expected = session.recorded_notebooks(day) or set()
         for student in students:
-            outcome = session.generate_feedback(day, student)
-            results.append(Graded(student, "*", outcome.ok, outcome.seconds, outcome.error))
-            if on_result:
-                on_result(results[-1])
+            folder = course.workspace / "autograded" / student / day
+            present = sorted(p.stem for p in folder.glob("*.ipynb"))
+            for notebook in sorted(set(present) | expected):
+                if notebook in present:
+                    outcome = session.generate_feedback(day, student, notebook)
+                    result = Graded(student, notebook, outcome.ok, outcome.seconds,
+                                    outcome.error, "ok" if outcome.ok else "feedback failed")
+                else:
+                    result = Graded(student, notebook, True, 0.0,
+                                    "no autograded notebook: no feedback", STATUS_MISSING)
+                results.append(result)
+                if on_result:
+                    on_result(result)
     return results
-
