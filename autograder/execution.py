@@ -8,6 +8,8 @@ tamper guard this course needs (configured in ``autograder.config``).
   after each test cell, the guard's verdict read through ``user_expressions`` of a silent request
   (outside IPython's cell pipeline). A test cell is scored 0, with the reason in its output, when
   its prologue did not run, when a helper changed while it ran, or when no verdict came back;
+- a cell's timeout counted in the kernel's CPU seconds (``autograder.cputime``; the clock is a
+  generous backstop), so that machine load does not change a grade;
 - a wall-clock budget per notebook: each cell's timeout is cut to what is left of it, and once it
   is spent the remaining cells are not run (each test cell gets an error output saying so);
 - a kernel that dies (``os._exit``, a crash) ends the run like a spent budget, instead of aborting
@@ -39,6 +41,8 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
+
+from autograder import cputime
 
 GUARD = '__import__("autograder.guard").guard'
 VERDICT_TIMEOUT = 20  # seconds for the guard's answer after a test cell
@@ -136,6 +140,17 @@ def _error_output(ename: str, evalue: str) -> NotebookNode:
                         traceback=[f"{ename}: {evalue}"])
 
 
+def _cpu_timeout(cell: NotebookNode, limit: float) -> None:
+    """The interrupt the CPU watchdog sent, shown (and judged) as the cell's timeout."""
+    for output in cell.outputs:
+        if output.output_type == "error" and output.ename == "KeyboardInterrupt":
+            output.ename = "CellTimeoutError"
+            output.evalue = (f"CPU 時間の上限 ({limit:g} 秒) を超えたため中断しました "
+                             f"(CPU time limit exceeded)。無限ループや重すぎる計算がないか確かめて"
+                             f"ください。")
+            output.traceback = [f"CellTimeoutError: {output.evalue}"]
+
+
 def _size(content: dict) -> int:
     total = len(str(content.get("text", "")))
     for value in (content.get("data") or {}).values():
@@ -213,7 +228,8 @@ class GuardedExecute(Execute):
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
         if self._verdict_pending:
             return VERDICT_TIMEOUT
-        timeout = super()._get_timeout(cell)
+        # The cell's timeout is CPU seconds (cputime.Watchdog); the clock is only a backstop.
+        timeout = cputime.wall_backstop(super()._get_timeout(cell))
         remaining = self._remaining()
         if remaining is None:
             return timeout
@@ -239,7 +255,10 @@ class GuardedExecute(Execute):
         if prologue:
             cell.source = with_prologue(original, prologue)
         try:
-            cell, resources = super().preprocess_cell(cell, resources, index)
+            with cputime.Watchdog(self.km, super()._get_timeout(cell)) as watchdog:
+                cell, resources = super().preprocess_cell(cell, resources, index)
+            if watchdog.fired:
+                _cpu_timeout(cell, watchdog.limit)
         except DeadKernelError:
             cell.outputs.append(_error_output(
                 "DeadKernelError", "カーネルが停止しました (kernel died)。メモリの使いすぎや "
