@@ -375,3 +375,30 @@ def test_doctor_reports_every_wall_here(capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "[NO]" not in out and out.count("[ok]") == 6
+
+
+@pytest.mark.parametrize(("folder", "mode"), [(".", "auto"), ("deploy/jupyterhub/instructor",
+                                                               "require")])
+def test_every_configuration_grades_in_the_sandbox(folder: str, mode: str, tmp_path,
+                                                   monkeypatch):
+    """Formgrader loads nbgrader_config.py (the repository's, or the hub's instructor one): its
+    Autograde runs GuardedExecute, whose kernels are SandboxKernelManager's; the hub requires
+    the sandbox."""
+    from nbgrader.apps import NbGrader
+
+    from autograder.config import REPO_ROOT
+    from autograder.execution import GuardedExecute
+
+    monkeypatch.delenv("DLCOURSE_SANDBOX", raising=False)
+    monkeypatch.setenv("DLCOURSE_COURSE_ROOT", str(tmp_path))
+    monkeypatch.setenv("DLCOURSE_WORKSPACE", str(tmp_path / "grading"))
+    monkeypatch.chdir(tmp_path)  # nbgrader also reads ./nbgrader_config.py
+    app = NbGrader()
+    app.config_file_paths.append([str(REPO_ROOT / folder)])
+    app.load_config_file()
+    assert GuardedExecute in app.config.Autograde.autograde_preprocessors
+    execute = GuardedExecute(config=app.config)
+    assert execute.kernel_manager_class is sandbox.SandboxKernelManager
+    manager = execute.kernel_manager_class(config=app.config)
+    assert manager.mode == mode
+    assert manager.memory_limit == app.config.GuardedExecute.memory_limit > 0
