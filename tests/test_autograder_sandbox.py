@@ -396,7 +396,6 @@ def test_every_configuration_grades_in_the_sandbox(folder: str, mode: str, tmp_p
     app = NbGrader()
     app.config_file_paths.append([str(REPO_ROOT / folder)])
     app.load_config_file()
-    assert GuardedExecute in app.config.Autograde.autograde_preprocessors
     execute = GuardedExecute(config=app.config)
     assert execute.kernel_manager_class is sandbox.SandboxKernelManager
     manager = execute.kernel_manager_class(config=app.config)
