@@ -384,7 +384,7 @@ def test_every_configuration_grades_in_the_sandbox(folder: str, mode: str, tmp_p
     """Formgrader loads nbgrader_config.py (the repository's, or the hub's instructor one): its
     Autograde runs GuardedExecute, whose kernels are SandboxKernelManager's; the hub requires
     the sandbox."""
-    from nbgrader.apps import NbGrader
+    from traitlets.config.loader import PyFileConfigLoader
 
     from autograder.config import REPO_ROOT
     from autograder.execution import GuardedExecute
@@ -392,12 +392,10 @@ def test_every_configuration_grades_in_the_sandbox(folder: str, mode: str, tmp_p
     monkeypatch.delenv("DLCOURSE_SANDBOX", raising=False)
     monkeypatch.setenv("DLCOURSE_COURSE_ROOT", str(tmp_path))
     monkeypatch.setenv("DLCOURSE_WORKSPACE", str(tmp_path / "grading"))
-    monkeypatch.chdir(tmp_path)  # nbgrader also reads ./nbgrader_config.py
-    app = NbGrader()
-    app.config_file_paths.append([str(REPO_ROOT / folder)])
-    app.load_config_file()
-    execute = GuardedExecute(config=app.config)
+    config = PyFileConfigLoader("nbgrader_config.py", str(REPO_ROOT / folder)).load_config()
+    assert GuardedExecute in config.Autograde.autograde_preprocessors
+    execute = GuardedExecute(config=config)
     assert execute.kernel_manager_class is sandbox.SandboxKernelManager
-    manager = execute.kernel_manager_class(config=app.config)
+    manager = execute.kernel_manager_class(config=config)
     assert manager.mode == mode
-    assert manager.memory_limit == app.config.GuardedExecute.memory_limit > 0
+    assert manager.memory_limit == config.GuardedExecute.memory_limit > 0
