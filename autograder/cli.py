@@ -195,6 +195,7 @@ def _print_graded(graded) -> None:  # noqa: ANN001 (autograder.grading.Graded)
 
 def _grade(course: Course, args: argparse.Namespace) -> None:
     from autograder.grading import grade
+    from autograder.sandbox import FLAG_NOT_SANDBOXED
 
     results = grade(course, args.day, args.student, on_result=_print_graded,
                     workers=args.workers, force=args.force)
@@ -204,6 +205,13 @@ def _grade(course: Course, args: argparse.Namespace) -> None:
     print(f"graded {run - len([g for g in failed if not g.up_to_date])} of {run} notebooks"
           + (f", {len(current)} up to date (--force re-grades them)" if current else "")
           + f" (gradebook {course.db_url})")
+    ran = [g for g in results if not g.up_to_date
+           and (g.sandbox or any(f.startswith(FLAG_NOT_SANDBOXED) for f in g.flags))]
+    outside = [g for g in ran if not g.sandbox]
+    if ran:
+        print(f"sandboxed: {len(ran) - len(outside)} of {len(ran)} notebooks run"
+              + (f"; NOT SANDBOXED: {len(outside)} (python -m autograder doctor)"
+                 if outside else ""))
     if failed:
         raise Failed(f"{len(failed)} notebook(s) could not be graded as submitted "
                      f"(status in the report); see {course.log_file}")
