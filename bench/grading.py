@@ -377,7 +377,7 @@ def sandbox_cost(students: int, notebooks: list[str] | None, rounds: int, repo: 
         for r in range(rounds):
             for mode in ("off", "require") if r % 2 == 0 else ("require", "off"):
                 run, _ = grade_cohort(cohort, 1, repo, sandbox=mode)
-                seconds = [v for per in run.per_notebook.values() for v in per.values()]
+                seconds = [v for per in run.notebook_seconds.values() for v in per.values()]
                 found["runs"].append({"sandbox": mode, "wall": run.seconds,
                                       "per_notebook": seconds,
                                       "median": statistics.median(seconds),
