@@ -10,8 +10,9 @@ tamper guard this course needs (configured in ``autograder.config``).
   its prologue did not run, when a helper changed while it ran, or when no verdict came back;
 - a cell's timeout counted in the kernel's CPU seconds (``autograder.cputime``; the clock is a
   generous backstop), so that machine load does not change a grade;
-- a wall-clock budget per notebook: each cell's timeout is cut to what is left of it, and once it
-  is spent the remaining cells are not run (each test cell gets an error output saying so);
+- a budget per notebook, in the kernel's CPU seconds too (the clock a backstop): each cell's
+  timeout is cut to what is left of it, and once it is spent the remaining cells are not run
+  (each test cell gets an error output saying so);
 - a kernel that dies (``os._exit``, a crash) ends the run like a spent budget, instead of aborting
   the notebook: the cells already run keep their scores;
 - outputs capped in bytes, per cell and per notebook, as they arrive (nbgrader's ``LimitOutput``
@@ -193,6 +194,7 @@ class GuardedExecute(Execute):
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):
         self._plan = GuardPlan(nb, self.memory_limit)
         self._start = time.monotonic()
+        self._cpu_start: float | None = None  # the kernel's CPU seconds at its first cell
         self._stopped: str | None = None
         self._report: dict[str, Any] = {"status": "ok", "flags": [], "cells": {}}
         self._cell_bytes: dict[int, int] = {}
@@ -220,21 +222,48 @@ class GuardedExecute(Execute):
         where = _meta(cell).get("grade_id") or cell.get("id") or "?"
         self._flag(f"{status} (cell {where})")
 
+    def _cpu_used(self) -> float | None:
+        """CPU seconds of the kernel's process tree since its first cell (None: unknown)."""
+        root = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        if root is None or not cputime.available():
+            return None
+        now = cputime.cpu_seconds(root)
+        if self._cpu_start is None:
+            self._cpu_start = now
+        return now - self._cpu_start
+
     def _remaining(self) -> float | None:
+        """What is left of the notebook's budget: CPU seconds of the kernel (``cputime``), and
+        never more than what is left of its wall-clock backstop."""
         if self.time_budget <= 0:
             return None
-        return self.time_budget - (time.monotonic() - self._start)
+        wall_left = self._wall_left()
+        assert wall_left is not None
+        used = self._cpu_used()
+        return wall_left if used is None else min(self.time_budget - used, wall_left)
+
+    def _wall_left(self) -> float | None:
+        if self.time_budget <= 0:
+            return None
+        backstop = cputime.wall_backstop(self.time_budget) or self.time_budget
+        return backstop - (time.monotonic() - self._start)
 
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
         if self._verdict_pending:
             return VERDICT_TIMEOUT
-        # The cell's timeout is CPU seconds (cputime.Watchdog); the clock is only a backstop.
+        # Cells and the notebook are timed in CPU seconds (cputime.Watchdog); the clock is only
+        # a backstop.
         timeout = cputime.wall_backstop(super()._get_timeout(cell))
-        remaining = self._remaining()
-        if remaining is None:
+        wall_left = self._wall_left()
+        if wall_left is None:
             return timeout
-        left = max(1, int(remaining + 0.999))
+        left = max(1, int(wall_left + 0.999))
         return left if timeout is None else min(timeout, left)
+
+    def _cpu_limit(self, cell: NotebookNode) -> float | None:
+        """CPU seconds this cell may use: its timeout, cut to what is left of the budget."""
+        limits = [v for v in (super()._get_timeout(cell), self._remaining()) if v is not None]
+        return max(0.5, min(limits)) if limits else None
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):
         if not _is_code(cell):
@@ -255,7 +284,7 @@ class GuardedExecute(Execute):
         if prologue:
             cell.source = with_prologue(original, prologue)
         try:
-            with cputime.Watchdog(self.km, super()._get_timeout(cell)) as watchdog:
+            with cputime.Watchdog(self.km, self._cpu_limit(cell)) as watchdog:
                 cell, resources = super().preprocess_cell(cell, resources, index)
             if watchdog.fired:
                 _cpu_timeout(cell, watchdog.limit)
