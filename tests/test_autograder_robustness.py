@@ -368,10 +368,12 @@ def test_failed_rerun_replaces_old_grades_and_keeps_the_old_files(tmp_path: Path
     assert list(archive.glob(f"autograded/alice/{DAY}/*/tiny.ipynb"))  # its autograded notebook
 
 
-def test_learner_cell_wiping_db_files_cannot_lose_the_gradebook(tmp_path: Path):
+@pytest.mark.parametrize("sandbox", ["require", "off"])
+def test_learner_cell_wiping_db_files_cannot_lose_the_gradebook(tmp_path: Path, sandbox: str):
     """A cell truncates every *.db file in the folders above it and the course gradebook itself
-    (as if it had found it): the other students' grades survive."""
-    course = make_tiny_course(tmp_path)
+    (as if it had found it): the other students' grades survive. In the sandbox it finds
+    neither; without it (``--sandbox off``) it damages the gradebook, which is restored."""
+    course = replace(make_tiny_course(tmp_path), sandbox=sandbox)
     release(course, DAY)
     released = nbformat.read(course.release_dir / DAY / "tiny.ipynb", as_version=4)
     gradebook = Path(course.db_url.removeprefix("sqlite:///"))
@@ -395,7 +397,8 @@ def test_learner_cell_wiping_db_files_cannot_lose_the_gradebook(tmp_path: Path):
     assert table.rows["alice"]["tiny"].cells == POINTS
     assert table.rows["carol"]["tiny"].cells == POINTS
     assert table.rows["bob"]["tiny"].cells == POINTS  # its own sandbox gradebook was the target
-    assert any("gradebook was damaged" in flag for g in results for flag in g.flags)
+    damaged = any("gradebook was damaged" in flag for g in results for flag in g.flags)
+    assert damaged == (sandbox == "off")
 
 
 def test_cli_report_prints_statuses(graded, capsys):
