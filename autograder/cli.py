@@ -12,6 +12,7 @@
     report DAY [--csv PATH] [--lms-csv PATH]
                                         student x notebook x points, from the gradebook
     demo                                all of it on the sample submissions of Day 4
+    doctor                              what the grading sandbox can and cannot do here
 
 Exit status: 0 done; 1 a check failed, or something could not be graded (message on stderr);
 2 wrong usage.
@@ -29,6 +30,8 @@ from autograder.config import (
     DB_URL_ENV,
     MEMORY_LIMIT_MB,
     OUTPUT_LIMIT,
+    SANDBOX_ENV,
+    SANDBOX_MODES,
     TIME_BUDGET,
     WORKSPACE_ENV,
     Course,
@@ -57,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-limit", type=int, default=OUTPUT_LIMIT,
                         help=f"bytes of output kept per cell, five times that per notebook "
                         f"(default {OUTPUT_LIMIT})")
+    parser.add_argument("--sandbox", choices=SANDBOX_MODES, default=None,
+                        help=f"grading kernels in bubblewrap: require (refuse to grade without "
+                        f"it), auto (grade unsandboxed where it cannot run, flagged 'not "
+                        f"sandboxed'), off (default ${SANDBOX_ENV} or auto)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("release", help="generate assignments/DAY from solutions/DAY")
@@ -107,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
                    "the points of each notebook, its status and flags")
 
     commands.add_parser("demo", help="release Day 4, grade the samples, print the table")
+    commands.add_parser("doctor", help="what the grading sandbox can and cannot do here")
     return parser
 
 
@@ -226,6 +234,7 @@ def _grade(course: Course, args: argparse.Namespace) -> None:
 
     from autograder.distributed import SCHEDULER_ENV, DaskCluster
     from autograder.grading import grade
+    from autograder.sandbox import FLAG_NOT_SANDBOXED
 
     scheduler = args.scheduler or os.environ.get(SCHEDULER_ENV)
     if scheduler and args.workers != 1:
@@ -247,6 +256,13 @@ def _grade(course: Course, args: argparse.Namespace) -> None:
     print(f"graded {run - len([g for g in failed if not g.up_to_date])} of {run} notebooks"
           + (f", {len(current)} up to date (--force re-grades them)" if current else "")
           + f" (gradebook {course.db_url})")
+    ran = [g for g in results if not g.up_to_date
+           and (g.sandbox or any(f.startswith(FLAG_NOT_SANDBOXED) for f in g.flags))]
+    outside = [g for g in ran if not g.sandbox]
+    if ran:
+        print(f"sandboxed: {len(ran) - len(outside)} of {len(ran)} notebooks run"
+              + (f"; NOT SANDBOXED: {len(outside)} (python -m autograder doctor)"
+                 if outside else ""))
     if failed:
         raise Failed(f"{len(failed)} notebook(s) could not be graded as submitted "
                      f"(status in the report); see {course.log_file}")
@@ -258,7 +274,8 @@ def _feedback(course: Course, args: argparse.Namespace) -> None:
     results = feedback(course, args.day, args.student, on_result=_print_graded)
     print(f"feedback HTML in {course.workspace / 'feedback'}")
     if any(not g.ok for g in results):
-        raise Failed(f"feedback failed for some students; see {course.log_file}")
+        raise Failed(f"feedback failed for some notebooks (listed above; the others were "
+                     f"written); see {course.log_file}")
 
 
 def _report(course: Course, args: argparse.Namespace) -> None:
@@ -280,6 +297,17 @@ def _demo(course: Course, args: argparse.Namespace) -> None:
     run_demo(course, say=lambda line: print(line, flush=True))
 
 
+def _doctor(course: Course, args: argparse.Namespace) -> None:
+    from autograder.sandbox import doctor
+
+    print(f"sandbox mode: {course.sandbox}")
+    if not doctor(course.repo, course.workspace):
+        raise Failed("the grading sandbox is incomplete on this machine (fixes above); "
+                     + ("grading refuses to run (--sandbox require)" if course.sandbox == "require"
+                        else "grading runs and flags every notebook 'not sandboxed'"
+                        if course.sandbox == "auto" else "the sandbox is off"))
+
+
 COMMANDS = {
     "release": _release,
     "fixtures": _fixtures,
@@ -289,6 +317,7 @@ COMMANDS = {
     "feedback": _feedback,
     "report": _report,
     "demo": _demo,
+    "doctor": _doctor,
 }
 
 
@@ -306,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
                  SampleError, FileNotFoundError)
     args = _parser().parse_args(argv)
     course = Course.from_options(args.workspace, args.db_url, args.timeout, args.repo,
-                                 args.time_budget, args.memory_limit, args.output_limit)
+                                 args.time_budget, args.memory_limit, args.output_limit,
+                                 args.sandbox)
     try:
         COMMANDS[args.command](course, args)
     except explained as error:

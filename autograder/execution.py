@@ -8,8 +8,11 @@ tamper guard this course needs (configured in ``autograder.config``).
   after each test cell, the guard's verdict read through ``user_expressions`` of a silent request
   (outside IPython's cell pipeline). A test cell is scored 0, with the reason in its output, when
   its prologue did not run, when a helper changed while it ran, or when no verdict came back;
-- a wall-clock budget per notebook: each cell's timeout is cut to what is left of it, and once it
-  is spent the remaining cells are not run (each test cell gets an error output saying so);
+- a cell's timeout counted in the kernel's CPU seconds (``autograder.cputime``; the clock is a
+  generous backstop), so that machine load does not change a grade;
+- a budget per notebook, in the kernel's CPU seconds too (the clock a backstop): each cell's
+  timeout is cut to what is left of it, and once it is spent the remaining cells are not run
+  (each test cell gets an error output saying so);
 - a kernel that dies (``os._exit``, a crash) or stops answering (its event loop broken by a
   patched builtin, recursion that broke the interpreter) ends the run like a spent budget, with
   status ``kernel died`` and the reason, instead of aborting the notebook: the cells already run
@@ -41,6 +44,8 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
+
+from autograder import cputime
 
 GUARD = '__import__("autograder.guard").guard'
 VERDICT_TIMEOUT = 20  # seconds for the guard's answer after a test cell
@@ -149,6 +154,17 @@ def _error_output(ename: str, evalue: str) -> NotebookNode:
                         traceback=[f"{ename}: {evalue}"])
 
 
+def _cpu_timeout(cell: NotebookNode, limit: float) -> None:
+    """The interrupt the CPU watchdog sent, shown (and judged) as the cell's timeout."""
+    for output in cell.outputs:
+        if output.output_type == "error" and output.ename == "KeyboardInterrupt":
+            output.ename = "CellTimeoutError"
+            output.evalue = (f"CPU 時間の上限 ({limit:g} 秒) を超えたため中断しました "
+                             f"(CPU time limit exceeded)。無限ループや重すぎる計算がないか確かめて"
+                             f"ください。")
+            output.traceback = [f"CellTimeoutError: {output.evalue}"]
+
+
 def _size(content: dict) -> int:
     total = len(str(content.get("text", "")))
     for value in (content.get("data") or {}).values():
@@ -167,6 +183,15 @@ class GuardedExecute(Execute):
         config=True)
     store_widget_state = Bool(False)  # an output widget could otherwise swallow an error output
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        # Every grading kernel starts inside the sandbox's walls (``autograder.sandbox``; its
+        # mode comes from the config). nbgrader's Execute passes its own class as a keyword,
+        # which would win over any configured ``kernel_manager_class``.
+        from autograder.sandbox import SandboxKernelManager
+
+        kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
+        super().__init__(*args, **kwargs)
+
     # nbclient hooks configured for plain ``Execute`` (Validate) must not run here as well.
     def on_notebook_start(self, **kwargs: Any) -> None:  # type: ignore[override]
         pass
@@ -182,6 +207,7 @@ class GuardedExecute(Execute):
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):
         self._plan = GuardPlan(nb, self.memory_limit)
         self._start = time.monotonic()
+        self._cpu_start: float | None = None  # the kernel's CPU seconds at its first cell
         self._stopped: str | None = None
         self._report: dict[str, Any] = {"status": "ok", "flags": [], "cells": {}}
         self._cell_bytes: dict[int, int] = {}
@@ -210,20 +236,48 @@ class GuardedExecute(Execute):
         self._report["reason"] = f"{reason or status} (cell {where})"
         self._flag(f"{status} (cell {where})")
 
+    def _cpu_used(self) -> float | None:
+        """CPU seconds of the kernel's process tree since its first cell (None: unknown)."""
+        root = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        if root is None or not cputime.available():
+            return None
+        now = cputime.cpu_seconds(root)
+        if self._cpu_start is None:
+            self._cpu_start = now
+        return now - self._cpu_start
+
     def _remaining(self) -> float | None:
+        """What is left of the notebook's budget: CPU seconds of the kernel (``cputime``), and
+        never more than what is left of its wall-clock backstop."""
         if self.time_budget <= 0:
             return None
-        return self.time_budget - (time.monotonic() - self._start)
+        wall_left = self._wall_left()
+        assert wall_left is not None
+        used = self._cpu_used()
+        return wall_left if used is None else min(self.time_budget - used, wall_left)
+
+    def _wall_left(self) -> float | None:
+        if self.time_budget <= 0:
+            return None
+        backstop = cputime.wall_backstop(self.time_budget) or self.time_budget
+        return backstop - (time.monotonic() - self._start)
 
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
         if self._verdict_pending:
             return self._verdict_pending
-        timeout = super()._get_timeout(cell)
-        remaining = self._remaining()
-        if remaining is None:
+        # Cells and the notebook are timed in CPU seconds (cputime.Watchdog); the clock is only
+        # a backstop.
+        timeout = cputime.wall_backstop(super()._get_timeout(cell))
+        wall_left = self._wall_left()
+        if wall_left is None:
             return timeout
-        left = max(1, int(remaining + 0.999))
+        left = max(1, int(wall_left + 0.999))
         return left if timeout is None else min(timeout, left)
+
+    def _cpu_limit(self, cell: NotebookNode) -> float | None:
+        """CPU seconds this cell may use: its timeout, cut to what is left of the budget."""
+        limits = [v for v in (super()._get_timeout(cell), self._remaining()) if v is not None]
+        return max(0.5, min(limits)) if limits else None
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):
         if not _is_code(cell):
@@ -244,7 +298,10 @@ class GuardedExecute(Execute):
         if guarded is not None:
             cell.source = guarded
         try:
-            cell, resources = super().preprocess_cell(cell, resources, index)
+            with cputime.Watchdog(self.km, self._cpu_limit(cell)) as watchdog:
+                cell, resources = super().preprocess_cell(cell, resources, index)
+            if watchdog.fired:
+                _cpu_timeout(cell, watchdog.limit)
         except DeadKernelError:
             cell.outputs.append(_error_output(
                 "DeadKernelError", "カーネルが停止しました (kernel died)。メモリの使いすぎや "

@@ -58,6 +58,7 @@ STATUS_TABLE = Table(
     Column("sha256", String(64)),
     Column("file", Text),
     Column("version", String(64)),  # sha256 of what it was graded against (grading.versions)
+    Column("sandbox", String(64)),  # "bubblewrap": its kernel ran in the sandbox; "": it did not
 )
 DIGEST_TABLE = Table(
     "dlcourse_digest",
@@ -92,6 +93,7 @@ class NotebookResult:
     sha256: str | None = None
     file: str | None = None
     version: str | None = None  # of the assignment notebook and the limits it was graded with
+    sandbox: str = ""  # "bubblewrap" when its kernel ran in autograder.sandbox's walls
     autograded: bytes | None = None  # the autograded notebook file, when there is one
 
     @property
@@ -236,7 +238,7 @@ def record(url: str, result: NotebookResult, key: bytes | None = None) -> None:
             status=result.status, reason=result.reason, flags=json.dumps(result.flags),
             score=score, max_score=max_score, seconds=result.seconds,
             graded_at=datetime.now(UTC).replace(tzinfo=None), sha256=result.sha256,
-            file=result.file, version=result.version)
+            file=result.file, version=result.version, sandbox=result.sandbox)
         gb.db.execute(delete(STATUS_TABLE).where(*where))
         gb.db.execute(STATUS_TABLE.insert().values(**values))
         gb.db.execute(delete(DIGEST_TABLE).where(
@@ -322,6 +324,7 @@ class Status:
     sha256: str | None = None  # of the submitted file graded
     file: str | None = None  # its name
     version: str | None = None  # of the assignment notebook graded against
+    sandbox: str = ""  # "bubblewrap": graded in the sandbox
 
 
 def read_status(url: str, day: str) -> dict[str, dict[str, Status]]:
@@ -344,7 +347,8 @@ def read_status(url: str, day: str) -> dict[str, dict[str, Status]]:
         values = row._mapping
         found.setdefault(row.student, {})[row.notebook] = Status(
             row.status, row.reason, json.loads(row.flags or "[]"), row.seconds,
-            values.get("sha256"), values.get("file"), values.get("version"))
+            values.get("sha256"), values.get("file"), values.get("version"),
+            values.get("sandbox") or "")
     return found
 
 

@@ -73,6 +73,13 @@ from autograder.gradebook import (
 )
 from autograder.logfile import noise_to
 from autograder.preflight import STATUS_MISSING, STATUS_WRONG, prepare
+from autograder.sandbox import (
+    FLAG_NOT_SANDBOXED,
+    SANDBOXED,
+    Launch,
+    sandbox_refused,
+    take_launches,
+)
 from autograder.session import Session
 
 STATUS_ERROR = "grading error"
@@ -96,6 +103,7 @@ class Graded:
     status: str = "ok"
     flags: list[str] = field(default_factory=list)
     up_to_date: bool = False  # not run: unchanged since its last completed grading
+    sandbox: str = ""  # "bubblewrap": its kernel ran in the sandbox (autograder.sandbox)
 
 
 @dataclass
@@ -211,8 +219,10 @@ class Worker:
             if job.timestamp:
                 (folder / "timestamp.txt").write_text(job.timestamp)
             url = f"sqlite:///{database}"
+            take_launches()
             outcome = self.session.autograde(job.day, job.student, job.notebook,
                                              root=str(root), db_url=url)
+            _note_sandbox(result, take_launches())
             autograded = root / "autograded" / job.student / job.day / f"{job.notebook}.ipynb"
             if autograded.exists():
                 result.autograded = autograded.read_bytes()
@@ -227,6 +237,16 @@ class Worker:
             shutil.rmtree(sandbox, ignore_errors=True)
         result.seconds = time.perf_counter() - start
         return result
+
+
+def _note_sandbox(result: NotebookResult, launches: list[Launch]) -> None:
+    """Whether every kernel of this notebook ran in the sandbox; a flag saying why not."""
+    if launches and all(launch.sandboxed for launch in launches):
+        result.sandbox = SANDBOXED
+    for launch in launches:
+        flag = f"{FLAG_NOT_SANDBOXED}: {launch.reason}"
+        if not launch.sandboxed and flag not in result.flags:
+            result.flags.append(flag)
 
 
 def _read_report(result: NotebookResult) -> None:
@@ -425,6 +445,9 @@ def grade(
     reported up to date and not run again, unless ``force``. ``on_start``: called with the number
     of notebooks to grade (not up to date), before the first is."""
     chosen = _students(course, day, students)
+    refused = sandbox_refused(course.sandbox)
+    if refused:
+        raise GradingError(refused)
     with Session(course) as session:
         _ensure_assignment(session, day)
         recorded = session.recorded_notebooks(day) or set()
@@ -444,7 +467,8 @@ def grade(
         record(course.db_url, result, key)
         guard.save()
         graded = Graded(result.student, result.notebook, result.status in GRADED,
-                        result.seconds, result.reason, result.status, result.flags)
+                        result.seconds, result.reason, result.status, result.flags,
+                        sandbox=result.sandbox)
         results.append(graded)
         if on_result:
             on_result(graded)
@@ -461,7 +485,8 @@ def grade(
                 return False
             written.setdefault(item.student, set()).add(item.notebook)
             graded = Graded(item.student, item.notebook, status.status in GRADED,
-                            0.0, status.reason, status.status, status.flags, up_to_date=True)
+                            0.0, status.reason, status.status, status.flags, up_to_date=True,
+                            sandbox=status.sandbox)
             results.append(graded)
             if on_result:
                 on_result(graded)
@@ -509,7 +534,10 @@ def feedback(
     students: list[str] | None = None,
     on_result: Callable[[Graded], None] | None = None,
 ) -> list[Graded]:
-    """Feedback HTML (hidden tests stripped) for every autograded student of ``day``."""
+    """Feedback HTML (hidden tests stripped) for every autograded student of ``day``, one
+    notebook at a time: a notebook whose feedback cannot be written (a corrupt autograded file,
+    anything nbgrader trips on) is reported with its reason, and the student's other notebooks
+    are still written. A notebook of the day with no autograded file is reported "missing"."""
     if not students:
         # A student whose every notebook failed to grade has a folder but no notebook in it.
         graded = (course.workspace / "autograded").glob(f"*/{day}/*.ipynb")
@@ -518,10 +546,19 @@ def feedback(
         raise GradingError(f"nothing autograded for {day} yet (python -m autograder grade {day})")
     results = []
     with Session(course) as session:
+        expected = session.recorded_notebooks(day) or set()
         for student in students:
-            outcome = session.generate_feedback(day, student)
-            results.append(Graded(student, "*", outcome.ok, outcome.seconds, outcome.error))
-            if on_result:
-                on_result(results[-1])
+            folder = course.workspace / "autograded" / student / day
+            present = sorted(p.stem for p in folder.glob("*.ipynb"))
+            for notebook in sorted(set(present) | expected):
+                if notebook in present:
+                    outcome = session.generate_feedback(day, student, notebook)
+                    result = Graded(student, notebook, outcome.ok, outcome.seconds,
+                                    outcome.error, "ok" if outcome.ok else "feedback failed")
+                else:
+                    result = Graded(student, notebook, True, 0.0,
+                                    "no autograded notebook: no feedback", STATUS_MISSING)
+                results.append(result)
+                if on_result:
+                    on_result(result)
     return results
-

@@ -7,7 +7,10 @@ longer match the digest the grader kept: shown with 0 points, never with the cha
 Flags: what preflight repaired (renamed, metadata restored, duplicate grade_id, ...), what
 grading hit (tamper suspected, memory limit reached, output truncated, ...), and from the
 workspace at report time: "late" (received after the deadline given to ``collect``, from its
-manifest.json) and "submission changed since it was graded" (grade again).
+manifest.json) and "submission changed since it was graded" (grade again). Below the table: how
+many notebooks were graded in the sandbox (``autograder.sandbox``); one graded without it has the
+flag "not sandboxed: <why>"; the CSV's ``sandbox`` column says "sandboxed" for each notebook
+graded in it.
 
 Points come in two kinds, always shown apart: *auto* points of the test cells that autograding
 scores, and *written* points of the manually graded answer cells (markdown cells with
@@ -36,6 +39,7 @@ from autograder.gradebook import (
 )
 from autograder.logfile import noise_to
 from autograder.preflight import STATUS_MISSING, STATUS_WRONG
+from autograder.sandbox import FLAG_NOT_SANDBOXED, SANDBOXED
 
 FLAG_LATE = "late"
 FLAG_CHANGED = "submission changed since it was graded (grade again)"
@@ -56,6 +60,7 @@ class NotebookScore:
     flags: list[str] = field(default_factory=list)  # repaired, suspected, limits hit
     written: dict[str, float | None] = field(default_factory=dict)  # grade_id -> points, None:
     written_max: float = 0.0  # pending manual grading
+    sandboxed: bool = False  # its kernel ran inside autograder.sandbox's walls
 
     @property
     def written_score(self) -> float:
@@ -136,6 +141,7 @@ def grade_table(course: Course, day: str) -> GradeTable:
                         status=status.status,
                         reason=status.reason,
                         flags=status.flags + _workspace_flags(status, manifest),
+                        sandboxed=status.sandbox == SANDBOXED,
                     )
                 extra = [f"{name}: {s.reason}" for name, s in statuses.get(student, {}).items()
                          if s.status == STATUS_EXTRA]
@@ -271,13 +277,26 @@ def format_table(table: GradeTable) -> str:
     if has_written:
         text += ["", "points/max: test cells, graded by running the notebook (total); w: written "
                      "answers, graded by hand in Formgrader (written; ?: not graded yet)"]
+    text += ["", sandbox_line(table)]
     if notes:
         text += ["", "Not plainly ok (status, then flags):", *notes]
     return "\n".join(text)
 
 
+def sandbox_line(table: GradeTable) -> str:
+    """How many of the notebooks that were run had their kernel in the sandbox."""
+    run = [s for scores in table.rows.values() for s in scores.values()
+           if s.sandboxed or any(f.startswith(FLAG_NOT_SANDBOXED) for f in s.flags)]
+    inside = sum(s.sandboxed for s in run)
+    line = f"sandboxed: {inside} of {len(run)} notebooks run (bubblewrap, autograder.sandbox)"
+    if inside < len(run):
+        line += (f"; NOT SANDBOXED: {len(run) - inside} (their flags say why; "
+                 "python -m autograder doctor)")
+    return line
+
+
 CSV_COLUMNS = ["student", "assignment", "notebook", "score", "max_score", "graded", "status",
-               "reason", "flags", "written_score", "written_max", "written_pending"]
+               "reason", "flags", "written_score", "written_max", "written_pending", "sandbox"]
 
 
 def write_csv(table: GradeTable, path: Path) -> None:
@@ -295,11 +314,12 @@ def write_csv(table: GradeTable, path: Path) -> None:
                     writer.writerow([student, table.day, nb, _points(s.score),
                                      _points(s.max_score), "yes" if s.graded else "no", s.status,
                                      s.reason, "; ".join(s.flags), _points(s.written_score),
-                                     _points(s.written_max), s.written_pending])
+                                     _points(s.written_max), s.written_pending,
+                                     "sandboxed" if s.sandboxed else ""])
             for line in table.extra.get(student, []):
                 name, _, why = line.partition(": ")
                 writer.writerow([student, table.day, name, "", "", "no", STATUS_EXTRA, why, "",
-                                 "", "", ""])
+                                 "", "", "", ""])
 
 
 def write_lms_csv(table: GradeTable, path: Path) -> None:

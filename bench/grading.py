@@ -22,6 +22,7 @@ the same test code.
     python -m bench.grading --students 6 --dask 1 2           and on 1 and 2 Dask workers
     python -m bench.grading --students 4 --notebooks 4_4_weight_decay --floor-sample 3
     python -m bench --only grading [--tiny]                   as rows of the bench tables
+    python -m bench.grading --students 3 --sandbox-cost 3     the sandbox's cost per notebook
 
 ``--dask N ...`` (issue 13) also times ``grade day4 --scheduler ADDRESS`` on a Dask cluster of
 real processes on loopback (``bench.dask_cluster``: ``dask scheduler`` and N ``dask worker``
@@ -209,9 +210,11 @@ def grade_mismatches(got: Scores, expected: Scores) -> list[str]:
 
 
 def grade_cohort(cohort: Cohort, workers: int, repo: Path = REPO,
-                 keep: Path | None = None, dask: bool = False) -> tuple[GradeRun, Scores]:
+                 keep: Path | None = None, dask: bool = False, sandbox: str | None = None
+                 ) -> tuple[GradeRun, Scores]:
     """Collect ``cohort`` into a fresh workspace and time ``grade day4 --workers N`` (``dask``:
-    ``grade day4 --scheduler`` on a local Dask cluster of N workers, started beforehand).
+    ``grade day4 --scheduler`` on a local Dask cluster of N workers, started beforehand;
+    ``sandbox``: the ``--sandbox`` mode).
 
     Raises ``WrongGrades`` when a cell's points differ from expected.json. ``keep``: use this
     (new) folder as the workspace and leave it behind.
@@ -234,7 +237,8 @@ def grade_cohort(cohort: Cohort, workers: int, repo: Path = REPO,
             how = ["--scheduler", cluster.address]
         load_before = load_average()
         start = time.perf_counter()
-        done = _autograder(repo, workspace, "grade", DAY, *how)
+        mode = ("--sandbox", sandbox) if sandbox else ()
+        done = _autograder(repo, workspace, *mode, "grade", DAY, *how)
         seconds = time.perf_counter() - start
         load_after = load_average()
         if done.returncode != 0:
@@ -390,6 +394,37 @@ def run_bench(students: int, notebooks: list[str] | None = None,
     return bench
 
 
+def sandbox_cost(students: int, notebooks: list[str] | None, rounds: int, repo: Path = REPO,
+                 say: Callable[..., None] = print) -> dict:
+    """``grade --workers 1`` of one cohort with ``--sandbox off`` and ``--sandbox require``,
+    ``rounds`` times each, alternating (off first in even rounds): per run its wall time and the
+    median of the grader's per-notebook seconds; the cost is the ratio of the medians over all
+    runs of each mode."""
+    found: dict = {"students": students, "rounds": rounds, "runs": []}
+    with tempfile.TemporaryDirectory(prefix="dlc-bench-cohort-") as scratch:
+        cohort = make_cohort(Path(scratch), students, notebooks, repo)
+        found["notebooks"] = cohort.notebooks
+        for r in range(rounds):
+            for mode in ("off", "require") if r % 2 == 0 else ("require", "off"):
+                run, _ = grade_cohort(cohort, 1, repo, sandbox=mode)
+                seconds = [v for per in run.notebook_seconds.values() for v in per.values()]
+                found["runs"].append({"sandbox": mode, "wall": run.seconds,
+                                      "per_notebook": seconds,
+                                      "median": statistics.median(seconds),
+                                      "load": [run.load_before, run.load_after]})
+                say(f"  round {r + 1} --sandbox {mode}: {run.seconds:.1f} s, per notebook "
+                    f"median {statistics.median(seconds):.2f} s, load "
+                    f"{_load(run.load_before)} -> {_load(run.load_after)}", flush=True)
+    for mode in ("off", "require"):
+        every = [v for run in found["runs"] if run["sandbox"] == mode
+                 for v in run["per_notebook"]]
+        found[mode] = {"median": statistics.median(every), "min": min(every), "max": max(every),
+                       "run_medians": [run["median"] for run in found["runs"]
+                                       if run["sandbox"] == mode]}
+    found["ratio"] = found["require"]["median"] / found["off"]["median"]
+    return found
+
+
 # -- tables ----------------------------------------------------------------------------------
 
 
@@ -487,6 +522,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--floor-sample", type=int, default=SIZES["full"][2],
                         help="notebooks to run for the floor, 0: none (default %(default)s: "
                         "every notebook x variant)")
+    parser.add_argument("--sandbox-cost", type=int, metavar="ROUNDS", default=0,
+                        help="instead: grade the cohort with --workers 1, --sandbox off and "
+                        "require alternately, ROUNDS times each; print the cost per notebook")
     parser.add_argument("--json", help="write the results to this JSON file")
     parser.add_argument("--markdown", help="write the tables to this Markdown file")
     return parser.parse_args(argv)
@@ -500,6 +538,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"dlcourse grading bench, {time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} "
           f"cores, load average {_load(load_average())}", flush=True)
+    if args.sandbox_cost:
+        cost = sandbox_cost(args.students, args.notebooks, args.sandbox_cost)
+        print(f"per notebook, median: --sandbox off {cost['off']['median']:.2f} s "
+              f"(runs {cost['off']['run_medians']}), require {cost['require']['median']:.2f} s "
+              f"(runs {cost['require']['run_medians']}): ratio {cost['ratio']:.3f}")
+        print(f"Load average at the end: {_load(load_average())}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(cost, indent=2) + "\n")
+        return 0
     bench = run_bench(args.students, args.notebooks, tuple(args.workers), args.floor_sample,
                       dask_workers=tuple(args.dask))
     tables = markdown(bench)
