@@ -189,16 +189,20 @@ class Worker:
         return result
 
     def _refuse(self, job: Job) -> NotebookResult | None:
-        """A grading error when this worker's course is not the one ``job`` was planned with."""
-        if job.course_version is None:
-            return None
-        have = versions(self.course, job.day, [job.notebook])[job.notebook]
-        if have == job.course_version:
+        """A grading error when this worker cannot grade ``job`` as planned: the sandbox is
+        required but cannot run on this worker, or its course is not the one ``job`` was
+        planned with."""
+        why = sandbox_refused(self.course.sandbox)
+        if why is None and job.course_version is not None:
+            have = versions(self.course, job.day, [job.notebook])[job.notebook]
+            if have != job.course_version:
+                why = (f"has course version {have[:12]}, job needs {job.course_version[:12]} "
+                       f"(the worker's course checkout {self.course.repo} differs from the "
+                       "coordinator's)")
+        if why is None:
             return None
         return NotebookResult(job.student, job.day, job.notebook, STATUS_ERROR,
-                              f"worker {self.name} has course version {have[:12]}, job needs "
-                              f"{job.course_version[:12]} (the worker's course checkout "
-                              f"{self.course.repo} differs from the coordinator's): not graded",
+                              f"worker {self.name} {why}: not graded",
                               list(job.flags), timestamp=job.timestamp, sha256=job.sha256,
                               file=job.file, version=job.version)
 
@@ -445,7 +449,9 @@ def grade(
     reported up to date and not run again, unless ``force``. ``on_start``: called with the number
     of notebooks to grade (not up to date), before the first is."""
     chosen = _students(course, day, students)
-    refused = sandbox_refused(course.sandbox)
+    # On a cluster the workers run the kernels, and each refuses when it cannot sandbox them
+    # (``Worker._refuse``); here, this process does.
+    refused = sandbox_refused(course.sandbox) if cluster is None else None
     if refused:
         raise GradingError(refused)
     with Session(course) as session:

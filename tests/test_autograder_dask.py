@@ -441,3 +441,32 @@ def test_a_worker_refuses_a_job_planned_for_another_course_version(tmp_path: Pat
         assert worker._refuse(Job(**{**job.__dict__, "course_version": have})) is not None
     finally:
         worker.close()
+
+
+def test_a_worker_that_cannot_sandbox_refuses_jobs_when_the_sandbox_is_required(
+        tmp_path: Path, monkeypatch):
+    """Local or Dask, a worker without bubblewrap grades nothing under ``--sandbox require``:
+    each job is a grading error that names the worker and the reason, never an unsandboxed
+    grade."""
+    from dataclasses import replace
+
+    from autograder import sandbox
+    from autograder.gradebook import template
+    from autograder.grading import STATUS_ERROR, Job, Worker, versions
+
+    course = replace(make_tiny_course(tmp_path), sandbox="require")
+    release(course, DAY)
+    template_bytes = template(course.db_url, DAY, tmp_path / "template.db").read_bytes()
+    monkeypatch.setattr(sandbox, "unavailable", lambda: "bwrap is not installed")
+    worker = Worker(course, template_bytes)
+    try:
+        have = versions(course, DAY, ["tiny"])["tiny"]
+        job = Job("s01", DAY, "tiny", "{}", [], None, "a" * 64, "tiny.ipynb", "v" * 64, have)
+        refused = worker.grade(job)
+        assert refused.status == STATUS_ERROR and refused.scores == {}
+        assert refused.reason.startswith(f"worker {worker.name} the grading sandbox is required")
+        assert "bwrap is not installed" in refused.reason
+        monkeypatch.setattr(sandbox, "unavailable", lambda: None)
+        assert worker._refuse(job) is None
+    finally:
+        worker.close()
