@@ -154,15 +154,16 @@ class GuardedExecute(Execute):
         config=True)
     store_widget_state = Bool(False)  # an output widget could otherwise swallow an error output
 
-    # nbclient hooks configured for plain ``Execute`` (Validate) must not run here as well.
-    def on_notebook_start(self, **kwargs: Any) -> None:  # type: ignore[override]
-        pass
+    # The Validate guard is configured as nbclient hooks on plain ``Execute`` (the Validator's
+    # preprocessors are not configurable), and traitlets hands a parent's section to subclasses:
+    # those hooks must not run here as well. They stay traits (so that the configuration is
+    # recognised, without a warning per notebook) and are cleared once configured.
+    VALIDATE_HOOKS = ("on_notebook_start", "on_cell_execute", "on_cell_complete")
 
-    def on_cell_execute(self, **kwargs: Any) -> None:  # type: ignore[override]
-        pass
-
-    def on_cell_complete(self, **kwargs: Any) -> None:  # type: ignore[override]
-        pass
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for hook in self.VALIDATE_HOOKS:
+            setattr(self, hook, None)
 
     # -- the run ------------------------------------------------------------------------
 
