@@ -100,6 +100,9 @@ def _fail(headline: str, hint: str | None, ratio: float | None = None) -> None:
     message = headline if not hint else f"{headline}\nヒント: {hint}"
     failure = CheckFailure(message)
     failure.ratio = ratio
+    declared = _declared_upstream()
+    if declared:
+        failure = _blame_upstream(failure, declared) or failure
     raise failure from None  # no "during handling of ..." chain through the checks
 
 
@@ -116,19 +119,15 @@ def _headline_and_hint(error: BaseException) -> tuple[str, str | None]:
     return headline, hint
 
 
-@contextmanager
-def upstream_first(**verifications: Callable[[], Any]) -> Iterator[None]:
-    """Blame an earlier test first: ``with upstream_first(test_x=verify_x, ...): <checks>``.
-
-    Each keyword names an earlier test cell and gives a quick verification of the function that
-    test checks (a ``check_*`` call on the learner's current code, or any callable that raises
-    when it is wrong). Only when the block fails are they run, in order; the first that fails
-    turns the failure into ``先に test_x を直してください`` with that verification's own message
-    and hint. When they all pass the block's own failure goes out unchanged.
-    """
+def _blame_upstream(
+    error: BaseException, verifications: dict[str, Callable[[], Any]]
+) -> CheckFailure | None:
+    """The first failing verification turned into "先に test_x を直してください", or None."""
+    global _verifying
+    if _verifying:  # a verification's own failure is reported as it is
+        return None
+    _verifying = True
     try:
-        yield
-    except Exception as error:  # noqa: BLE001 (a crash can also come from an upstream bug)
         for test, verify in verifications.items():
             try:
                 verify()
@@ -144,8 +143,55 @@ def upstream_first(**verifications: Callable[[], Any]) -> Iterator[None]:
                 )
                 failure.ratio = getattr(error, "ratio", None)
                 failure.upstream = test
-                raise failure from None
+                return failure
+        return None
+    finally:
+        _verifying = False
+
+
+_verifying = False
+# Test cells that declared their earlier tests (``depends_on``), by the file name of their code.
+_DEPENDS: dict[str, dict[str, Callable[[], Any]]] = {}
+
+
+@contextmanager
+def upstream_first(**verifications: Callable[[], Any]) -> Iterator[None]:
+    """Blame an earlier test first: ``with upstream_first(test_x=verify_x, ...): <checks>``.
+
+    Each keyword names an earlier test cell and gives a quick verification of the function that
+    test checks (a ``check_*`` call on the learner's current code, or any callable that raises
+    when it is wrong). Only when the block fails are they run, in order; the first that fails
+    turns the failure into ``先に test_x を直してください`` with that verification's own message
+    and hint. When they all pass the block's own failure goes out unchanged.
+    """
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 (a crash can also come from an upstream bug)
+        failure = None if getattr(error, "upstream", None) else _blame_upstream(error, verifications)
+        if failure is not None:
+            raise failure from None
         raise
+
+
+def depends_on(**verifications: Callable[[], Any]) -> None:
+    """``upstream_first`` as one line at the top of a test cell, without indenting the cell.
+
+    The verifications are registered for the calling cell (by its code's file name: each
+    notebook cell has its own); a check that fails later in that cell runs them first, as
+    ``upstream_first`` does. Only failing checks are blamed on an earlier test (a crash of the
+    learner's code is reported as it is).
+    """
+    _DEPENDS[sys._getframe(1).f_code.co_filename] = verifications
+
+
+def _declared_upstream() -> dict[str, Callable[[], Any]] | None:
+    frame = sys._getframe(2)
+    while frame is not None:
+        found = _DEPENDS.get(frame.f_code.co_filename)
+        if found is not None:
+            return found
+        frame = frame.f_back
+    return None
 
 
 def load_fixture(stem: str, folder: str | Path | None = None) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ from autograder.checks import (
     check_true,
     check_value,
     load_fixture,
+    depends_on,
     render_failure,
     upstream_first,
 )
@@ -198,3 +199,31 @@ def test_a_scalar_mismatch_shows_no_empty_index():
     with pytest.raises(CheckFailure) as caught:
         check_close("loss", 2.0, 1.0)
     assert "()" not in str(caught.value) and "値 2、参照値 1" in str(caught.value)
+
+
+def _run_as_cell(source: str, namespace: dict, name: str) -> None:
+    exec(compile(source, f"<cell {name}>", "exec"), namespace)  # noqa: S102 (a test "cell")
+
+
+def test_depends_on_blames_the_earlier_test_for_a_failing_check_later_in_the_same_cell():
+    namespace = {"check_close": check_close, "depends_on": depends_on, "np": np,
+                 "forward_ok": [False]}
+    cell = (
+        "def verify_forward():\n"
+        "    check_close('forward', 1.0 if forward_ok[0] else 2.0, 1.0, hint='forward のヒント')\n"
+        "depends_on(test_forward=verify_forward)\n"
+        "check_close('loss', 5.0, 1.0, hint='loss のヒント')\n"
+    )
+    with pytest.raises(CheckFailure) as caught:
+        _run_as_cell(cell, namespace, "test_loss")
+    assert str(caught.value).startswith("先に test_forward を直してください")
+    assert "forward のヒント" in str(caught.value) and caught.value.upstream == "test_forward"
+    namespace["forward_ok"][0] = True
+    with pytest.raises(CheckFailure) as caught:
+        _run_as_cell(cell, namespace, "test_loss")
+    assert "loss のヒント" in str(caught.value) and caught.value.upstream is None
+    # another cell, without the declaration, is not affected
+    with pytest.raises(CheckFailure) as caught:
+        namespace["forward_ok"][0] = False
+        _run_as_cell("check_close('other', 5.0, 1.0, hint='other')", namespace, "test_other")
+    assert caught.value.upstream is None
