@@ -109,6 +109,13 @@ def _fail(headline: str, hint: str | None, ratio: float | None = None) -> None:
 UPSTREAM_PREFIX = "先に {test} を直してください"
 
 
+def _the(name: str, particle: str) -> str:
+    """``name`` followed by a particle: a space after code or Latin text ("dx の"), none after
+    Japanese ("重みの名前が"), as Japanese is written."""
+    ascii_end = name[-1:].isascii() if name else True
+    return f"{name} {particle}" if ascii_end else f"{name}{particle}"
+
+
 def _headline_and_hint(error: BaseException) -> tuple[str, str | None]:
     """The first line of ``error``'s message (with its type unless it is ours), and its hint."""
     text = str(error).strip()
@@ -210,7 +217,7 @@ def load_fixture(stem: str, folder: str | Path | None = None) -> dict[str, np.nd
 def _as_array(name: str, value: Any) -> np.ndarray:
     if value is None:
         _fail(
-            f"{name} が None です。値を return していますか?",
+            f"{_the(name, 'が')} None です。値を return していますか?",
             "関数の最後に return を書き忘れていないか確認してください。",
             ratio=float("inf"),
         )
@@ -218,7 +225,7 @@ def _as_array(name: str, value: Any) -> np.ndarray:
         return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         kind = type(value).__name__
-        _fail(f"{name} を数値の配列 (ndarray) に変換できません: 型は {kind} です。", None,
+        _fail(f"{_the(name, 'を')}数値の配列 (ndarray) に変換できません: 型は {kind} です。", None,
               ratio=float("inf"))
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -233,7 +240,7 @@ def check_shape(
         shape = "(不定 (undefined))"
     if tuple(shape) != tuple(expected_shape):
         _fail(
-            f"形状 (shape) が違います: {name} の shape は {shape}、"
+            f"形状 (shape) が違います: {_the(name, 'の')} shape は {shape}、"
             f"期待値は {tuple(expected_shape)}",
             hint,
             ratio=float("inf"),
@@ -253,7 +260,7 @@ def check_close(
     e = np.asarray(expected, dtype=np.float64)
     check_shape(name, a, e.shape, hint)
     if not np.all(np.isfinite(a)):
-        _fail(f"{name} に nan または inf が含まれています (数値が発散しています)", hint,
+        _fail(f"{_the(name, 'に')} nan または inf が含まれています (数値が発散しています)", hint,
               ratio=float("inf"))
     excess = np.abs(a - e) - (atol + rtol * np.abs(e))
     if np.any(excess > 0):
@@ -265,7 +272,7 @@ def check_close(
         else:  # a scalar has no index to show
             where = ""
         _fail(
-            f"参照値と一致しません (reference output): {name} の誤差は許容幅の {err:.1e} 倍 "
+            f"参照値と一致しません (reference output): {_the(name, 'の')}誤差は許容幅の {err:.1e} 倍 "
             f"(rtol={rtol:g}, atol={atol:g})。{where}"
             f"値 {a.flat[worst]:.6g}、参照値 {e.flat[worst]:.6g}",
             hint,
@@ -287,7 +294,7 @@ def check_gradient(
     err = rel_error(a, n)
     if not np.isfinite(err) or err >= threshold:
         _fail(
-            f"勾配チェック失敗 (gradient check): {name} の相対誤差 {err:.1e} "
+            f"勾配チェック失敗 (gradient check): {_the(name, 'の')}相対誤差 {err:.1e} "
             f"> 閾値 {threshold:.0e}",
             hint,
             ratio=err / threshold if np.isfinite(err) else float("inf"),
@@ -322,10 +329,10 @@ def check_value(name: str, actual: Any, expected: Any, hint: str | None = None) 
     try:
         answer = _plain(actual)
     except TypeError as error:
-        _fail(f"{name} の型 (type) が違います: {error} ではなく数値・文字列・集合などで答えて"
+        _fail(f"{_the(name, 'の')}型 (type) が違います: {error} ではなく数値・文字列・集合などで答えて"
               "ください。", hint)
     if answer != _plain(expected):
-        _fail(f"{name} が違います: あなたの答え {actual!r}", hint, ratio=float("inf"))
+        _fail(f"{_the(name, 'が')}違います: あなたの答え {actual!r}", hint, ratio=float("inf"))
 
 
 def check_true(condition: bool, message: str, hint: str | None = None) -> None:

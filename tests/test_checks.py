@@ -227,3 +227,15 @@ def test_depends_on_blames_the_earlier_test_for_a_failing_check_later_in_the_sam
         namespace["forward_ok"][0] = False
         _run_as_cell("check_close('other', 5.0, 1.0, hint='other')", namespace, "test_other")
     assert caught.value.upstream is None
+
+
+def test_no_space_between_a_japanese_name_and_its_particle():
+    with pytest.raises(CheckFailure) as caught:
+        check_value("選ばれた名前", ["W1"], ["W1", "W2"])
+    assert str(caught.value).startswith("選ばれた名前が違います")
+    with pytest.raises(CheckFailure) as caught:
+        check_close("dgamma", 2.0, 1.0)
+    assert "dgamma の誤差" in str(caught.value)
+    with pytest.raises(CheckFailure) as caught:
+        check_close("1 バッチ後の running_mean", 2.0, 1.0)
+    assert "running_mean の誤差" in str(caught.value)
