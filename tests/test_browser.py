@@ -491,10 +491,11 @@ def test_partly_correct_solution_shows_a_japanese_message_with_a_hint(learner_pa
 
 def _assert_a_short_box(text: str) -> None:
     """A failed check shows the learner's own cell line and the message, none of our frames."""
-    assert "Cell In[" in text and "---->" in text, text  # the learner's line
+    assert "Cell In[" in text and "--->" in text, text  # the learner's line
     for machinery in ("checks.py", "_fail(", "def check_", "interactiveshell", "contextlib"):
         assert machinery not in text, f"{machinery!r} in the failure box:\n{text}"
-    assert len(text.strip().splitlines()) <= 15, text
+    # its lines, the context around it, the message: about 17 lines (the checks' frames made 30+)
+    assert len(text.strip().splitlines()) <= 22, text
 
 
 def test_validate_reports_success_for_the_reference_solution(validation: dict) -> None:

@@ -35,8 +35,8 @@ class CellFailed(Exception):
         self.grade_id, self.error = grade_id, error
 
 
-def _run_until(notebook: str, bugs: list[Bug], stop_at: str | None) -> None:
-    """Run the cells (bugs applied) up to and including the test cell ``stop_at``."""
+def _run_until(notebook: str, bugs: list[Bug], stop_at: str | None) -> dict:
+    """Run the cells (bugs applied) up to and including the test cell ``stop_at``; the namespace."""
     cells = code_cells(notebook)
     with notebook_context(notebook) as namespace:
         for cell in cells:
@@ -47,12 +47,26 @@ def _run_until(notebook: str, bugs: list[Bug], stop_at: str | None) -> None:
             except Exception as error:
                 raise CellFailed(cell.grade_id, error) from error
             if stop_at is not None and cell.grade_id == stop_at:
-                return
+                break
+        if stop_at is None:  # the upstream re-checks (depends_on, upstream_first) pass as well
+            for name, verify in namespace.items():
+                if name.startswith("verify_") and callable(verify):
+                    try:
+                        verify()
+                    except Exception as error:
+                        raise CellFailed(name, error) from error
+    return namespace
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.NOTEBOOK.split("/")[-1] for s in SPECS])
 def test_reference_solution_passes_every_visible_test(spec):
-    _run_until(spec.NOTEBOOK, [], None)
+    """...and every quick re-check ``verify_*`` that later tests run to blame an earlier one."""
+    namespace = _run_until(spec.NOTEBOOK, [], None)
+    tests = {c.grade_id for c in code_cells(spec.NOTEBOOK) if c.is_test}
+    for name in namespace:
+        if name.startswith("verify_"):
+            assert name.removeprefix("verify_") in {t.removeprefix("test_") for t in tests}, (
+                f"{name} re-checks no test cell of this notebook")
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.NOTEBOOK.split("/")[-1] for s in SPECS])
