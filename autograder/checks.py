@@ -174,7 +174,8 @@ def upstream_first(**verifications: Callable[[], Any]) -> Iterator[None]:
     try:
         yield
     except Exception as error:  # noqa: BLE001 (a crash can also come from an upstream bug)
-        failure = None if getattr(error, "upstream", None) else _blame_upstream(error, verifications)
+        blamed = getattr(error, "upstream", None)
+        failure = None if blamed else _blame_upstream(error, verifications)
         if failure is not None:
             raise failure from None
         raise
@@ -272,8 +273,8 @@ def check_close(
         else:  # a scalar has no index to show
             where = ""
         _fail(
-            f"参照値と一致しません (reference output): {_the(name, 'の')}誤差は許容幅の {err:.1e} 倍 "
-            f"(rtol={rtol:g}, atol={atol:g})。{where}"
+            f"参照値と一致しません (reference output): {_the(name, 'の')}誤差は"
+            f"許容幅の {err:.1e} 倍 (rtol={rtol:g}, atol={atol:g})。{where}"
             f"値 {a.flat[worst]:.6g}、参照値 {e.flat[worst]:.6g}",
             hint,
             ratio=err,
@@ -329,8 +330,8 @@ def check_value(name: str, actual: Any, expected: Any, hint: str | None = None) 
     try:
         answer = _plain(actual)
     except TypeError as error:
-        _fail(f"{_the(name, 'の')}型 (type) が違います: {error} ではなく数値・文字列・集合などで答えて"
-              "ください。", hint)
+        _fail(f"{_the(name, 'の')}型 (type) が違います: {error} ではなく数値・文字列・集合などで"
+              "答えてください。", hint)
     if answer != _plain(expected):
         _fail(f"{_the(name, 'が')}違います: あなたの答え {actual!r}", hint, ratio=float("inf"))
 

@@ -16,8 +16,8 @@ from autograder.checks import (
     check_shape,
     check_true,
     check_value,
-    load_fixture,
     depends_on,
+    load_fixture,
     render_failure,
     upstream_first,
 )
@@ -157,7 +157,6 @@ def test_plain_python_rendering_has_the_callers_line_and_no_checks_frames():
 
 def _run_in_a_kernel(tmp_path: Path, sources: list[str]):
     """Execute cells in a real IPython kernel (as JupyterLab, Validate and Autograde do)."""
-    import nbformat
     from nbclient import NotebookClient
     from nbformat.v4 import new_code_cell, new_notebook
 

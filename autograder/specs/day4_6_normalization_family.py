@@ -148,9 +148,11 @@ TYPICAL_BUGS = [
         caught_by="test_early_stopping_curves", message_contains="停止エポック"),
     Bug(name="early stopping at the first epoch without improvement", cell=_ES,
         old="return self.wait >= self.patience", new="return not improved",
-        caught_by="test_early_stopping_curves", message_contains="最初に改善しなかったエポックで止めて"),
+        caught_by="test_early_stopping_curves",
+        message_contains="最初に改善しなかったエポックで止めて"),
     Bug(name="best and best_epoch updated every epoch", cell=_ES,
-        old=("        if improved:\n            self.best, self.best_epoch, self.wait = value, self.epoch, 0\n"
+        old=("        if improved:\n"
+             "            self.best, self.best_epoch, self.wait = value, self.epoch, 0\n"
              "        else:\n            self.wait += 1"),
         new=("        self.best, self.best_epoch = value, self.epoch\n        if improved:\n"
              "            self.wait = 0\n        else:\n            self.wait += 1"),
