@@ -72,7 +72,9 @@ def test_the_glossary_ships_and_nothing_points_outside_the_repository():
     assert "glossary-ja.md" in (REPO / "docs" / "instructor-guide.md").read_text()
     files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
                            check=True).stdout.split()
-    outside = re.compile(r"/work/|\.\./shared|\bshared/(?:tools|glossary|style|course-design)")
+    # spelled in pieces, so that this file does not match itself
+    work, shared = "/" + "work/", r"\.\./" + "shared"
+    outside = re.compile(rf"{work}|{shared}|\bshared/(?:tools|glossary|style|course-design)")
     offenders = []
     for name in files:
         path = REPO / name
