@@ -4,9 +4,10 @@
     fixtures [--check]                  solutions/<day>/fixtures/<stem>.npz from the spec modules
     samples [--check]                   autograder/samples/<student>/ and expected.json
     collect DAY SRC [--deadline TIME]   returned notebooks (folder or .zip) -> workspace submitted/
-    grade DAY [--student S ...] [--workers N] [--force]
-                                        nbgrader Autograde, in sandboxes, N worker processes;
-                                        notebooks unchanged since their last grading are skipped
+    grade DAY [--student S ...] [--workers N | --scheduler ADDRESS] [--force]
+                                        nbgrader Autograde, in sandboxes, N worker processes
+                                        or the workers of a Dask cluster; notebooks unchanged
+                                        since their last grading are skipped
     feedback DAY [--student S ...]      feedback HTML, hidden tests stripped
     report DAY [--csv PATH] [--lms-csv PATH]
                                         student x notebook x points, from the gradebook
@@ -19,6 +20,7 @@ Exit status: 0 done; 1 a check failed, or something could not be graded (message
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -84,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", "--jobs", type=int, default=1, dest="workers", metavar="N",
                    help="grade in N worker processes (default 1: in this process); "
                    "--jobs is an alias")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="grade on the workers of the Dask cluster whose scheduler is at ADDRESS "
+                   "(e.g. tcp://HOST:8786; default $DLCOURSE_DASK_SCHEDULER); results are "
+                   "recorded by this process")
     p.add_argument("--force", action="store_true",
                    help="re-grade every notebook, also those whose submission and assignment "
                    "are unchanged since their last completed grading (skipped as up to date)")
@@ -163,6 +169,8 @@ def _collect(course: Course, args: argparse.Namespace) -> None:
             print(f"  earlier submission kept in {result.archived[student]}")
     for student, files in result.late.items():
         print(f"late {student}: {', '.join(files)} (received after {result.deadline})")
+    for student in result.empty:
+        print(f"empty {student}: no notebook of {args.day} in the folder (graded as missing)")
     for line in result.skipped:
         print(f"skipped {line}")
     for line in result.unknown:
@@ -185,11 +193,54 @@ def _print_graded(graded) -> None:  # noqa: ANN001 (autograder.grading.Graded)
         print(f"      {flag}", flush=True)
 
 
+class _Progress:
+    """The live line per notebook (stdout) and a bar with ETA over the batch (stderr, a
+    terminal only)."""
+
+    def __init__(self, disable: bool | None = None, file=None):  # noqa: ANN001 (a text stream)
+        self.disable, self.file, self.bar = disable, file, None
+
+    def start(self, total: int) -> None:
+        from tqdm import tqdm
+
+        if total:
+            self.bar = tqdm(total=total, unit="notebook", desc="grading", file=self.file,
+                            disable=self.disable, dynamic_ncols=True)
+
+    def result(self, graded) -> None:  # noqa: ANN001 (autograder.grading.Graded)
+        from tqdm import tqdm
+
+        with tqdm.external_write_mode(file=sys.stdout):
+            _print_graded(graded)
+        if self.bar is not None and not graded.up_to_date:
+            self.bar.update()
+            self.bar.refresh()  # each notebook takes seconds: redraw on every one
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _grade(course: Course, args: argparse.Namespace) -> None:
+    from contextlib import nullcontext
+
+    from autograder.distributed import SCHEDULER_ENV, DaskCluster
     from autograder.grading import grade
 
-    results = grade(course, args.day, args.student, on_result=_print_graded,
-                    workers=args.workers, force=args.force)
+    scheduler = args.scheduler or os.environ.get(SCHEDULER_ENV)
+    if scheduler and args.workers != 1:
+        raise Failed("--workers and --scheduler exclude each other: the cluster's workers grade")
+    connection = DaskCluster.connect(scheduler) if scheduler else nullcontext()
+    progress = _Progress(file=sys.stderr)
+    with connection as cluster:
+        if cluster is not None:
+            print(cluster.describe(), flush=True)
+        try:
+            results = grade(course, args.day, args.student, on_result=progress.result,
+                            workers=args.workers, force=args.force, cluster=cluster,
+                            on_start=progress.start)
+        finally:
+            progress.close()
     failed = [g for g in results if not g.ok]
     current = [g for g in results if g.up_to_date]
     run = len(results) - len(current)

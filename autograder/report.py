@@ -2,11 +2,12 @@
 gradebook, with each notebook's status and flags.
 
 Statuses: ok; missing; wrong assignment; invalid notebook; kernel died; time budget exceeded;
-grading error; extra notebook (a file not graded). Flags: what preflight repaired (renamed,
-metadata restored, duplicate grade_id, ...), what grading hit (tamper suspected, memory limit
-reached, output truncated, ...), and from the workspace at report time: "late" (received after
-the deadline given to ``collect``, from its manifest.json) and "submission changed since it was
-graded" (grade again).
+grading error; extra notebook (a file not graded); gradebook changed after grading (the rows no
+longer match the digest the grader kept: shown with 0 points, never with the changed score).
+Flags: what preflight repaired (renamed, metadata restored, duplicate grade_id, ...), what
+grading hit (tamper suspected, memory limit reached, output truncated, ...), and from the
+workspace at report time: "late" (received after the deadline given to ``collect``, from its
+manifest.json) and "submission changed since it was graded" (grade again).
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from pathlib import Path
 
 from autograder.config import Course
 from autograder.execution import FLAG_TAMPER
-from autograder.gradebook import STATUS_EXTRA, Status, read_status
+from autograder.gradebook import (
+    STATUS_CHANGED,
+    STATUS_EXTRA,
+    Status,
+    read_key,
+    read_status,
+    verify,
+)
 from autograder.logfile import noise_to
 from autograder.preflight import STATUS_MISSING, STATUS_WRONG
 
@@ -76,6 +84,7 @@ def grade_table(course: Course, day: str) -> GradeTable:
         from nbgrader.api import Gradebook, MissingEntry
 
         statuses = read_status(course.db_url, day)
+        intact = verify(course.db_url, day, read_key(course.workspace))
         with Gradebook(course.db_url) as gradebook:
             try:
                 assignment = gradebook.find_assignment(day)
@@ -95,6 +104,9 @@ def grade_table(course: Course, day: str) -> GradeTable:
                         status = Status("ok" if scored else "not graded",
                                         "" if scored else "nbgrader could not score it", [], None)
                     manifest = _manifest(course, day, student)
+                    if not intact.get((student, notebook.name), not intact):
+                        row[notebook.name] = _changed(notebook, status)
+                        continue
                     row[notebook.name] = NotebookScore(
                         score=float(notebook.score),
                         max_score=float(notebook.max_score),
@@ -109,6 +121,16 @@ def grade_table(course: Course, day: str) -> GradeTable:
                 if extra:
                     table.extra[student] = extra
     return table
+
+
+def _changed(notebook, status: Status | None) -> NotebookScore:  # noqa: ANN001 (nbgrader ORM)
+    """A notebook whose rows no longer match the digest the grader kept: 0 points, flagged."""
+    return NotebookScore(
+        score=0.0, max_score=float(notebook.max_score),
+        cells={g.name: 0.0 for g in notebook.grades}, graded=False, status=STATUS_CHANGED,
+        reason="its rows were changed after grading; grade again with --force",
+        flags=[f"{FLAG_TAMPER}: {STATUS_CHANGED} (recorded status: "
+               f"{status.status if status is not None else 'none'})"])
 
 
 def _manifest(course: Course, day: str, student: str) -> dict:
