@@ -52,7 +52,7 @@ def _labels(japanese: bool | None) -> tuple[bool, dict]:
 
 
 def family_map(japanese: bool | None = None):
-    """The map of model families as a tree, coloured deterministic / stochastic; returns the figure."""
+    """The map of model families as a tree, deterministic / stochastic by colour; the figure."""
     use_ja, font = _labels(japanese)
     fig, ax = plt.subplots(figsize=(12, 5.2))
     ax.set_xlim(0, 12)

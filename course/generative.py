@@ -1,10 +1,12 @@
 """Three approaches to classification (Bishop, PRML 1.5.4), on the same data.
 
-| approach | models | here | can it make new x? |
+| approach | models | here | new x? |
 | --- | --- | --- | --- |
-| generative model (生成モデル) | p(x | C_k) and p(C_k), then Bayes' rule p(C_k | x) | ``GaussianClassifier`` | yes: sample k ~ p(C_k), x ~ p(x | C_k) |
+| generative model (生成モデル) | p(x | C_k), p(C_k); Bayes' rule | ``GaussianClassifier`` | yes |
 | discriminative model (識別モデル) | p(C_k | x) directly | ``LogisticRegression`` | no |
-| discriminant function (識別関数) | a function x -> k, no probabilities | ``LeastSquaresClassifier`` | no |
+| discriminant function (識別関数) | x -> k, no probabilities | ``LeastSquaresClassifier`` | no |
+
+Only the generative model can sample new data: k ~ p(C_k), then x ~ p(x | C_k).
 
 The generative classifier fits one Gaussian per class (its own mean and full covariance, the
 maximum-likelihood estimates plus ``reg * I``) and the class priors (class frequencies), and
@@ -26,7 +28,8 @@ def three_class_data(n_per_class: int, seed: int = 0) -> tuple[np.ndarray, np.nd
     """(x (3n, 2), t (3n,)): three Gaussian classes with different shapes, shuffled."""
     rng = np.random.default_rng(seed)
     means = np.array([[0.0, 0.0], [2.5, 2.0], [-0.5, 3.0]])
-    covs = np.array([[[1.0, 0.6], [0.6, 0.8]], [[0.5, -0.3], [-0.3, 1.2]], [[1.5, 0.0], [0.0, 0.3]]])
+    covs = np.array([[[1.0, 0.6], [0.6, 0.8]], [[0.5, -0.3], [-0.3, 1.2]],
+                     [[1.5, 0.0], [0.0, 0.3]]])
     xs = [rng.multivariate_normal(m, c, n_per_class) for m, c in zip(means, covs, strict=True)]
     x = np.concatenate(xs)
     t = np.repeat(np.arange(3), n_per_class)

@@ -85,7 +85,9 @@ def cd1(
     }
 
 
-def brute_force_free_energy(v: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+def brute_force_free_energy(
+    v: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.ndarray
+) -> np.ndarray:
     """F(v) = -log sum_h exp(-E(v, h)) by enumerating all 2^H hidden states (small H only)."""
     H = W.shape[1]
     if H > 16:

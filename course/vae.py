@@ -1,9 +1,9 @@
 """Variational autoencoder (変分自己符号化器, VAE): an encoder to a distribution, a decoder from it.
 
-    encoder:  h = ReLU(x W1 + b1),  mu = h W2 + b2,  logvar = h W3 + b3        x (N, D) -> (N, J) x 2
+    encoder:  h = ReLU(x W1 + b1),  mu = h W2 + b2,  logvar = h W3 + b3     x (N, D) -> 2 x (N, J)
     sampling: z = mu + exp(logvar / 2) * eps,  eps ~ N(0, I)   (the reparameterisation trick)
-    decoder:  g = ReLU(z W4 + b4),  a = g W5 + b5,  y = sigmoid(a)            z (N, J) -> y (N, D)
-    loss:     L = (1/N) sum_n [ sum_d BCE(y_nd, x_nd) + KL(N(mu_n, diag(exp(logvar_n))) || N(0, I)) ]
+    decoder:  g = ReLU(z W4 + b4),  a = g W5 + b5,  y = sigmoid(a)          z (N, J) -> y (N, D)
+    loss:     L = (1/N) sum_n [ sum_d BCE(y_nd, x_nd) + KL(N(mu_n, diag(exp(logvar_n))) || N(0,I)) ]
 
 The encoder outputs the log-variance, not the standard deviation: any real number is a valid
 log-variance, so no constraint is needed. The reparameterisation trick moves the randomness

@@ -19,7 +19,8 @@ def test_conditionals_are_the_normalised_energy_ratios():
     h1[0, 2] = 1.0
     # p(h_2 = 1 | v) / p(h_2 = 0 | v) = exp(E(v, h0) - E(v, h1)) with the other units at 0
     p = rbm.prob_h_given_v(v, W, c)[0, 2]
-    assert p / (1 - p) == pytest.approx(np.exp(rbm.energy(v, h0, W, b, c) - rbm.energy(v, h1, W, b, c))[0])
+    ratio = np.exp(rbm.energy(v, h0, W, b, c) - rbm.energy(v, h1, W, b, c))[0]
+    assert p / (1 - p) == pytest.approx(ratio)
     hs = np.array([[1.0, 0.0, 1.0, 0.0]])
     q = rbm.prob_v_given_h(hs, W, b)
     np.testing.assert_allclose(q, 1 / (1 + np.exp(-(hs @ W.T + b))))

@@ -1,4 +1,4 @@
-"""course.vae and course.sparse_autoencoder: the layers of the idea, gradients in float64, training."""
+"""course.vae and course.sparse_autoencoder: their layers, float64 gradients, training."""
 
 import numpy as np
 import pytest
@@ -24,7 +24,8 @@ def _randomize_biases(params, seed=2):
 
 
 def test_reparameterize_uses_the_standard_deviation_exp_half_logvar():
-    mu, logvar, eps = np.array([[1.0, -2.0]]), np.array([[np.log(4.0), 0.0]]), np.array([[0.5, 2.0]])
+    mu, logvar = np.array([[1.0, -2.0]]), np.array([[np.log(4.0), 0.0]])
+    eps = np.array([[0.5, 2.0]])
     np.testing.assert_allclose(Reparameterize().forward(mu, logvar, eps), [[2.0, 0.0]])
 
 
