@@ -57,7 +57,8 @@ def make_fixtures() -> dict[str, np.ndarray]:
 
     counts = np.array([10, 30, 60])
     means = np.array([[0.0, 0.0], [2.0, 1.0], [0.0, 2.5]])
-    x = np.concatenate([rng.normal(m, [0.8, 0.6], (n, 2)) for m, n in zip(means, counts, strict=True)])
+    x = np.concatenate([rng.normal(m, [0.8, 0.6], (n, 2))
+                        for m, n in zip(means, counts, strict=True)])
     t = np.repeat(np.arange(3), counts)
     fx["gen_x"], fx["gen_t"], fx["gen_counts"] = x, t, counts.astype(np.float64)
     model = generative.GaussianClassifier().fit(x, t)
@@ -139,7 +140,7 @@ TYPICAL_BUGS = [
         caught_by="test_generative_classifier", message_contains="N_k / N"),
     Bug(name="posterior without the prior", cell=_GEN,
         old="return log_pdf + np.log(self.priors)", new="return log_pdf",
-        caught_by="test_generative_classifier", message_contains="事前確率 p(C_k) が入っていません"),
+        caught_by="test_generative_classifier", message_contains="p(C_k) が入っていません"),
     Bug(name="posterior without subtracting the maximum", cell=_GEN,
         old="e = np.exp(a - np.max(a, axis=1, keepdims=True))", new="e = np.exp(a)",
         caught_by="test_generative_classifier", message_contains="アンダーフロー"),
