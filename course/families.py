@@ -7,13 +7,10 @@ edges (an RBM) and every lower layer hangs below by directed edges pointing down
 runs top to bottom); in a deep Boltzmann machine (DBM) every edge is undirected.
 
 Labels are Japanese when a Japanese font is installed (``japanese_font``), else English.
-Imports matplotlib (like ``course.plot``).
+matplotlib is imported inside the functions, so ``import course.families`` costs nothing.
 """
 
 from __future__ import annotations
-
-import matplotlib.pyplot as plt
-from matplotlib import font_manager
 
 # family -> [(Japanese name, English name, stochastic?)]
 MODEL_FAMILIES: dict[tuple[str, str], list[tuple[str, str, bool]]] = {
@@ -41,6 +38,8 @@ _COLOURS = {False: "#cfe2f3", True: "#f9d9c0"}  # deterministic: blue, stochasti
 
 def japanese_font() -> str | None:
     """The first installed font of JAPANESE_FONTS (None: draw English labels)."""
+    from matplotlib import font_manager
+
     installed = {f.name for f in font_manager.fontManager.ttflist}
     return next((name for name in JAPANESE_FONTS if name in installed), None)
 
@@ -53,6 +52,8 @@ def _labels(japanese: bool | None) -> tuple[bool, dict]:
 
 def family_map(japanese: bool | None = None):
     """The map of model families as a tree, deterministic / stochastic by colour; the figure."""
+    import matplotlib.pyplot as plt
+
     use_ja, font = _labels(japanese)
     fig, ax = plt.subplots(figsize=(12, 5.2))
     ax.set_xlim(0, 12)
@@ -88,6 +89,8 @@ def dbn_dbm_figure(layer_sizes: tuple[int, ...] = (5, 4, 3, 3), japanese: bool |
 
     layer_sizes: units per layer from the visible layer v up (drawn small: 3-6 units each).
     """
+    import matplotlib.pyplot as plt
+
     use_ja, font = _labels(japanese)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
     titles = (("深層信念ネットワーク (DBN)", "deep belief network (DBN)"),
