@@ -7,6 +7,8 @@
     python -m bench --only grading       autograder throughput, 40 students (not in the default
                                          run: tens of minutes; python -m bench.grading --help)
     python -m bench --markdown out.md --json out.json
+    python -m bench --repeat 3 --skip notebooks --skip grading
+                                         three separate runs, and the spread across them
 
 Without PyTorch installed (`pip install torch==2.13.0`) the pairs are timed on our side only
 and the table says that PyTorch was skipped.
@@ -20,7 +22,17 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from bench import gradcheck, grading, kernels, limits, mnist, notebooks, report, training
+from bench import (
+    gradcheck,
+    grading,
+    kernels,
+    limits,
+    mnist,
+    notebooks,
+    repeat,
+    report,
+    training,
+)
 from bench.harness import (
     CheckResult,
     PairResult,
@@ -58,11 +70,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-torch", action="store_true", help="do not use PyTorch if installed")
     parser.add_argument("--json", help="write all results to this JSON file")
     parser.add_argument("--markdown", help="write the tables to this Markdown file")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run everything N times, each in a fresh process, and summarise "
+                             "the spread of every ratio across the runs (bench/repeat.py)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.repeat > 1:
+        return repeat.main(sys.argv[1:] if argv is None else argv, args.repeat, args.markdown,
+                           args.json)
     size = "tiny" if args.tiny else "full"
     rounds = args.rounds or (3 if args.tiny else 15)
     min_sample = args.min_sample or (0.001 if args.tiny else 0.05)

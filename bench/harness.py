@@ -49,6 +49,10 @@ class PairResult:
     rounds: int
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # spread over the rounds (same clock as ours_s): (min, max) per call, and of the paired ratio
+    ours_range: tuple[float, float] | None = None
+    torch_range: tuple[float, float] | None = None
+    ratio_range: tuple[float, float] | None = None
 
     @property
     def met(self) -> bool | None:
@@ -144,6 +148,7 @@ def measure_pair(pair: Pair, rounds: int, min_sample: float, clock: str = "cpu")
     result = PairResult(
         name=pair.name,
         ours_s=statistics.median(primary["ours"]),
+        ours_range=(min(primary["ours"]), max(primary["ours"])),
         torch_s=None,
         ratio=None,
         ratio_wall=None,
@@ -155,9 +160,10 @@ def measure_pair(pair: Pair, rounds: int, min_sample: float, clock: str = "cpu")
     )
     if "torch" in contenders:
         result.torch_s = statistics.median(primary["torch"])
-        result.ratio = statistics.median(
-            t / o for t, o in zip(primary["torch"], primary["ours"], strict=True)
-        )
+        result.torch_range = (min(primary["torch"]), max(primary["torch"]))
+        ratios = [t / o for t, o in zip(primary["torch"], primary["ours"], strict=True)]
+        result.ratio = statistics.median(ratios)
+        result.ratio_range = (min(ratios), max(ratios))
         result.ratio_wall = statistics.median(
             t / o for t, o in zip(wall["torch"], wall["ours"], strict=True)
         )

@@ -41,9 +41,23 @@ def header(info: dict[str, Any], clock: str, rounds: int, with_torch: bool, size
     ])
 
 
+def _spread(median: float | None, spread: tuple[float, float] | None, fmt) -> str:
+    """'median (min–max)' over the rounds."""
+    if median is None:
+        return "skipped"
+    if spread is None:
+        return fmt(median)
+    return f"{fmt(median)} ({fmt(spread[0])}–{fmt(spread[1])})"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}"
+
+
 def pair_line(r: PairResult) -> str:
-    ratio = "" if r.ratio is None else f"  ratio {r.ratio:.2f}"
-    return f"  {r.name}: ours {_time(r.ours_s)}, PyTorch {_time(r.torch_s)}{ratio}"
+    ratio = "" if r.ratio is None else f"  ratio {_spread(r.ratio, r.ratio_range, _ratio)}"
+    return (f"  {r.name}: ours {_spread(r.ours_s, r.ours_range, _time)}, "
+            f"PyTorch {_spread(r.torch_s, r.torch_range, _time)}{ratio}")
 
 
 def check_line(c: CheckResult) -> str:
@@ -60,14 +74,17 @@ def tables(
     lines = []
     if pairs:
         lines += [
+            "Per contender: median over the rounds (min–max over the rounds).",
+            "",
             "| contender | ours | PyTorch | ratio | ratio (wall) | target | met |",
             "|---|---:|---:|---:|---:|---:|:-:|",
         ]
         for r in pairs:
-            ratio = "-" if r.ratio is None else f"{r.ratio:.2f}"
+            ratio = "-" if r.ratio is None else _spread(r.ratio, r.ratio_range, _ratio)
             ratio_wall = "-" if r.ratio_wall is None else f"{r.ratio_wall:.2f}"
             target = "-" if r.target is None else f">= {r.target}"
-            lines.append(f"| {r.name} | {_time(r.ours_s)} | {_time(r.torch_s)} | {ratio} | "
+            lines.append(f"| {r.name} | {_spread(r.ours_s, r.ours_range, _time)} | "
+                         f"{_spread(r.torch_s, r.torch_range, _time)} | {ratio} | "
                          f"{ratio_wall} | {target} | {_met(r.met)} |")
         if not with_torch:
             lines.append("")

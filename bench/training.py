@@ -19,7 +19,7 @@ SIZES = {
     "full": {"input": 784, "hidden": [100] * 5, "classes": 10, "batch": 100},
     "tiny": {"input": 20, "hidden": [16] * 2, "classes": 4, "batch": 8},
 }
-TARGETS = {np.float32: 1.3, np.float64: 1.1}
+TARGETS = {np.float32: 1.5, np.float64: 1.2}  # issue 17
 LR = 0.01
 
 

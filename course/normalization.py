@@ -12,10 +12,14 @@ in the axes of the statistics:
 Variances are biased (divide by the count m, not m - 1). The backward pass is the same fused
 closed form for all of them (see ``_normalize_backward``); BatchNormalization, the layer of every
 training step, writes it with dgamma and dbeta, which it computes anyway, and works from x - mu
-without storing x_hat (fewer array passes: docs/performance.md).
+without storing x_hat (fewer array passes), tile by tile over the batch and in wide rows so that
+numpy's passes read cache rather than memory (see the note above _TILE_BYTES and
+docs/performance.md).
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
@@ -44,9 +48,13 @@ def _normalize_backward(dxhat: np.ndarray, xhat: np.ndarray, std: np.ndarray, ax
 
 def _param_shape(x: np.ndarray) -> tuple[int, ...]:
     """gamma/beta broadcast shape: (1, D) for (N, D); (1, C, 1, 1) for (N, C, H, W)."""
-    if x.ndim not in (2, 4):
-        raise ValueError(f"expected x of shape (N, D) or (N, C, H, W), got {x.shape}")
-    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    return _param_shape_of(x.shape)
+
+
+def _param_shape_of(x_shape: tuple[int, ...]) -> tuple[int, ...]:
+    if len(x_shape) not in (2, 4):
+        raise ValueError(f"expected x of shape (N, D) or (N, C, H, W), got {x_shape}")
+    return (1, x_shape[1]) + (1,) * (len(x_shape) - 2)
 
 
 def _reusable(
@@ -67,17 +75,25 @@ def _reusable(
     return np.empty(shape, dtype=dtype)
 
 
+@lru_cache(maxsize=64)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of n ones, made once per (n, dtype)."""
+    ones = np.ones(n, dtype=dtype)
+    ones.flags.writeable = False
+    return ones
+
+
 def _channel_sum(a: np.ndarray) -> np.ndarray:
     """sum(a) over every axis but the feature/channel axis 1: (N, D) -> (D,), (N, C, H, W) -> (C,).
 
     The same sum as ``np.sum(a, axis=(0, 2, 3))``, written as products with vectors of ones
     (BLAS gemv): one pass at memory speed, up to twice as fast as numpy's reduction over axis 0.
     """
-    ones_n = np.ones(a.shape[0], dtype=a.dtype)
+    ones_n = _ones(a.shape[0], a.dtype)
     if a.ndim == 2:
         return ones_n @ a
     n, c = a.shape[:2]
-    ones_hw = np.ones(a.size // (n * c), dtype=a.dtype)
+    ones_hw = _ones(a.size // (n * c), a.dtype)
     return ones_n @ (a.reshape(n, c, -1) @ ones_hw)  # (N, C, H*W) -> (N, C) -> (C,)
 
 
@@ -89,6 +105,70 @@ def _sum_of_products(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     subscripts = "nd,nd->d" if a.ndim == 2 else "nchw,nchw->c"
     return np.einsum(subscripts, a, b)
+
+
+# ---- BatchNormalization's cache strategy: sample tiles and wide rows --------------------------
+# numpy makes one pass over memory per operation and cannot fuse them; the layer is eleven such
+# operations (two sums and three elementwise steps forward, two sums and four steps backward).
+# Two things keep their cost down, without changing a formula:
+# - Tiles of samples. Every chain of operations on the same rows (x - mu, then sum(xc * xc);
+#   xc * a, then + beta; the four steps of dx) runs tile by tile, a tile of each array being
+#   about _TILE_BYTES, so that the second and later steps read a tile that the first one has
+#   just brought into cache (the 32 MB L3 here) instead of reading the whole array from memory
+#   again. Sums over the batch are sums of the tiles' sums. Smaller tiles (512 KiB, for the
+#   512 KiB L2) were not faster: the fixed cost of a numpy call is paid once per tile.
+# - Wide rows. numpy runs `x * a` with x (N, D) and a (D,) as one inner loop per row of x, each
+#   with a fixed cost: at (256, 1024) float32 a broadcast product costs twice an in-place
+#   product of two same-shape arrays. The layer hands numpy rows of k samples at once: x
+#   viewed as (N/k, k*D) (a view: rows are contiguous) against the vector repeated k times (a
+#   (k*D,) array of 64 KiB in float32, built once per call, which stays in cache). The same
+#   for (N, C, H, W), the vector expanded to one sample's (C, H, W) first.
+# Arrays of one tile with k = 1 (up to _SMALL elements, e.g. the MLP's (100, 100)) skip both:
+# there the loops and the repeated vectors cost more than they save.
+_TILE_BYTES = 1 << 21
+_ROW_ELEMENTS = 1 << 14
+_SMALL = 4 * _ROW_ELEMENTS  # arrays up to this size use numpy's own broadcasting (k = 1)
+
+
+@lru_cache(maxsize=256)
+def _samples_per_row(n: int, sample_size: int) -> int:
+    """k: the largest divisor of n with k * sample_size <= _ROW_ELEMENTS; 1 for small arrays."""
+    if n * sample_size <= _SMALL:
+        return 1
+    return max(k for k in range(1, max(1, _ROW_ELEMENTS // sample_size) + 1) if n % k == 0)
+
+
+def _tiles(x: np.ndarray) -> tuple[int, tuple[slice, ...]]:
+    """(k, tiles): samples per wide row, and slices of about _TILE_BYTES of whole wide rows."""
+    return _tiles_of(x.shape[0], x.size // max(1, x.shape[0]), x.itemsize, _TILE_BYTES)
+
+
+@lru_cache(maxsize=256)
+def _tiles_of(
+    n: int, sample_size: int, itemsize: int, tile_bytes: int
+) -> tuple[int, tuple[slice, ...]]:
+    k = _samples_per_row(n, sample_size)
+    per_tile = max(k, tile_bytes // max(1, sample_size * itemsize) // k * k)
+    return k, tuple(slice(start, start + per_tile) for start in range(0, n, per_tile))
+
+
+def _rows(a: np.ndarray, k: int) -> np.ndarray:
+    """a (N, ...) as (N / k, k * one sample's size), a view; a itself when k == 1."""
+    return a if k == 1 else a.reshape(a.shape[0] // k, -1)
+
+
+def _per_feature(v: np.ndarray, x_shape: tuple[int, ...], k: int) -> np.ndarray:
+    """v (D,) or (C,) ready to broadcast against ``_rows(array of x_shape, k)``.
+
+    k == 1: v in the parameter shape (1, D) or (1, C, 1, 1). Otherwise v expanded to one sample
+    (D,) or (C, H, W) and repeated for k samples, flat: (k * one sample's size,).
+    """
+    shape = _param_shape_of(x_shape)
+    if k == 1:
+        return v.reshape(shape)
+    repeated = np.empty((k, *x_shape[1:]), dtype=v.dtype)
+    np.copyto(repeated, v.reshape(shape))
+    return repeated.reshape(-1)
 
 
 class _AffineNormalization(Layer):
@@ -185,13 +265,24 @@ class BatchNormalization(_AffineNormalization):
             self.running_var = np.ones(shape[1], dtype=x.dtype)
         self.train_mode = train
         count = x.size // shape[1]  # values per statistic: N, or N*H*W
+        k, tiles = _tiles(x)  # the cache strategy: see the note above _TILE_BYTES
         mu = _channel_sum(x) / count if train else self.running_mean  # (D,) or (C,)
         # xc goes into the array of the previous call when the shape allows (_reusable):
         # a new large array every step costs page faults (docs/performance.md)
         xc = _reusable(self.xc, x.shape, np.result_type(x, mu), (x,))
-        self.xc = np.subtract(x, mu.reshape(shape), out=xc)
+        if k == 1 and len(tiles) == 1:  # small: one pass each, numpy's own broadcasting
+            np.subtract(x, mu.reshape(shape), out=xc)
+            sum_sq = _sum_of_products(xc, xc) if train else None
+        else:
+            mu_rows, sums = _per_feature(mu, x.shape, k), []
+            for t in tiles:  # xc = x - mu, and sum(xc * xc) while the tile of xc is in cache
+                np.subtract(_rows(x[t], k), mu_rows, out=_rows(xc[t], k))
+                if train:
+                    sums.append(_sum_of_products(xc[t], xc[t]))
+            sum_sq = np.sum(sums, axis=0) if train else None
+        self.xc = xc
         if train:
-            var = _sum_of_products(self.xc, self.xc) / count  # biased: / count, not count - 1
+            var = sum_sq / count  # biased: / count, not count - 1
             self.batch_size = x.shape[0]
             m = self.momentum
             self.running_mean = m * self.running_mean + (1 - m) * mu
@@ -200,26 +291,60 @@ class BatchNormalization(_AffineNormalization):
             var = self.running_var
         self.std = np.sqrt(var + self.eps).reshape(shape)
         # out = gamma * x_hat + beta = xc * (gamma / std) + beta: x_hat itself is not needed
-        out = self.xc * (self.params["gamma"].reshape(shape) / self.std)
-        out += self.params["beta"].reshape(shape)  # in place: out is our own new array
+        a = self.params["gamma"].reshape(-1) / self.std.reshape(-1)
+        out = np.empty(x.shape, dtype=np.result_type(xc, a))
+        if k == 1 and len(tiles) == 1:
+            np.multiply(xc, a.reshape(shape), out=out)
+            out += self.params["beta"].reshape(shape)  # in place: out is our own new array
+            return out
+        a_rows = _per_feature(a, x.shape, k)
+        beta_rows = _per_feature(self.params["beta"], x.shape, k)
+        for t in tiles:  # xc * a, then + beta while the tile of out is in cache
+            out_tile = _rows(out[t], k)
+            np.multiply(_rows(xc[t], k), a_rows, out=out_tile)
+            out_tile += beta_rows
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         shape = _param_shape(dout)
         gamma = self.params["gamma"]
         inv_std = 1 / self.std  # x_hat = xc * inv_std
-        dbeta = _channel_sum(dout)
-        dgamma = _sum_of_products(dout, self.xc) * inv_std.reshape(-1)  # sum(dout * x_hat)
+        if not self.train_mode:
+            self.grads["gamma"] = (_sum_of_products(dout, self.xc)
+                                   * inv_std.reshape(-1)).reshape(gamma.shape)
+            self.grads["beta"] = _channel_sum(dout).reshape(gamma.shape)
+            return dout * (gamma.reshape(shape) * inv_std)
+        k, tiles = _tiles(dout)
+        if len(tiles) == 1:
+            dbeta = _channel_sum(dout)
+            dgamma_xc = _sum_of_products(dout, self.xc)
+        else:  # sum(dout), then sum(dout * xc) while the tile of dout is in cache
+            sums = [(_channel_sum(dout[t]), _sum_of_products(dout[t], self.xc[t])) for t in tiles]
+            dbeta, dgamma_xc = np.sum(sums, axis=0)
+        dgamma = dgamma_xc * inv_std.reshape(-1)  # sum(dout * x_hat)
         self.grads["gamma"] = dgamma.reshape(gamma.shape)
         self.grads["beta"] = dbeta.reshape(gamma.shape)
-        scale = gamma.reshape(shape) * inv_std  # gamma / std, broadcast per feature/channel
-        if not self.train_mode:
-            return dout * scale
         m = dout.size // shape[1]  # values per statistic
-        dx = self.xc * ((-dgamma / m).reshape(shape) * inv_std)  # - x_hat * mean(dout * x_hat)
-        dx += dout
-        dx -= (dbeta / m).reshape(shape)  # - mean(dout)
-        dx *= scale
+        # dx = gamma/std * (dout - dbeta/m - x_hat * dgamma/m), with x_hat = xc / std:
+        xc_scale = (-dgamma / m) * inv_std.reshape(-1)
+        mean_dout = dbeta / m
+        scale = gamma.reshape(-1) * inv_std.reshape(-1)
+        dx = np.empty(dout.shape, dtype=np.result_type(self.xc, xc_scale))
+        if k == 1 and len(tiles) == 1:
+            np.multiply(self.xc, xc_scale.reshape(shape), out=dx)  # - x_hat * dgamma/m
+            dx += dout  # + dout
+            dx -= mean_dout.reshape(shape)  # - mean(dout)
+            dx *= scale.reshape(shape)  # * gamma / std
+            return dx
+        xc_scale_rows = _per_feature(xc_scale, dout.shape, k)
+        mean_dout_rows = _per_feature(mean_dout, dout.shape, k)
+        scale_rows = _per_feature(scale, dout.shape, k)
+        for t in tiles:  # the same four steps tile by tile, the later three in cache
+            dx_tile = _rows(dx[t], k)
+            np.multiply(_rows(self.xc[t], k), xc_scale_rows, out=dx_tile)
+            dx_tile += _rows(dout[t], k)
+            dx_tile -= mean_dout_rows
+            dx_tile *= scale_rows
         return dx
 
 

@@ -138,3 +138,23 @@ def test_grading_kernels_get_one_blas_thread_unless_set(tmp_path: Path, monkeypa
         assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
         assert os.environ["OMP_NUM_THREADS"] == "3"  # the instructor's own value wins
     assert "OPENBLAS_NUM_THREADS" not in os.environ
+
+
+def test_hub_pins_blas_threads_to_the_learners_cpu_share_and_sets_limits(monkeypatch):
+    from types import SimpleNamespace
+
+    from traitlets.config import Config
+
+    monkeypatch.setenv("DLCOURSE_CPU_LIMIT", "2")
+    monkeypatch.setenv("DLCOURSE_MEM_LIMIT", "3G")
+    loaded = Config()
+    namespace = runpy.run_path(str(REPO_ROOT / "deploy" / "jupyterhub" / "jupyterhub_config.py"),
+                               {"get_config": lambda: loaded})
+    assert loaded.Spawner.cpu_limit == 2.0 and loaded.Spawner.mem_limit == "3G"
+    assert namespace["thread_environment"](0.5) == {
+        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    learner = SimpleNamespace(user=SimpleNamespace(groups=[]), environment={"X": "1"})
+    loaded.Spawner.pre_spawn_hook(learner)
+    assert learner.environment["X"] == "1"
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        assert learner.environment[variable] == "2"

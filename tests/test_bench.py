@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from bench import harness
+from bench import harness, repeat, report
 from bench.__main__ import main
 
 
@@ -43,6 +43,35 @@ def test_paired_ratio_is_the_median_of_per_round_ratios():
     result = harness.measure_pair(pair, rounds=5, min_sample=0.002)
     assert result.ratio > 1.0 and result.met
     assert result.torch_s > result.ours_s
+    # the spread over the rounds brackets each median
+    assert result.ours_range[0] <= result.ours_s <= result.ours_range[1]
+    assert result.torch_range[0] <= result.torch_s <= result.torch_range[1]
+    assert result.ratio_range[0] <= result.ratio <= result.ratio_range[1]
+    line = report.pair_line(result)
+    assert f"ratio {result.ratio:.2f} ({result.ratio_range[0]:.2f}–" in line
+
+
+def _run(load, pairs):
+    return {"machine": {"load_average": [load, 0, 0], "load_average_end": [load + 1, 0, 0]},
+            "pairs": [{"name": n, "ours_s": o, "ratio": r, "target": 1.2} for n, o, r in pairs]}
+
+
+def test_repeat_summary_gives_each_run_the_median_and_the_spread_across_runs():
+    runs = [_run(1.0, [("BN", 1e-3, 1.3), ("MLP", 2e-3, 1.0)]),
+            _run(2.0, [("BN", 2e-3, 1.1), ("MLP", 3e-3, 1.6)]),
+            _run(3.0, [("BN", 3e-3, 1.25), ("MLP", 4e-3, 1.4)])]
+    table = repeat.summary(runs)
+    rows = {line.split(" | ")[0][2:]: line for line in table.splitlines() if line.startswith("| ")}
+    assert "| 1.30, 1.10, 1.25 | 1.25 (1.10–1.30) | 2.00 ms (1.00 ms–3.00 ms) | >= 1.2 | yes " \
+        "| **no** |" in rows["BN"]
+    assert "| 1.40 (1.00–1.60) |" in rows["MLP"]
+    assert "1.0 → 2.0, 2.0 → 3.0, 3.0 → 4.0" in table
+
+
+def test_repeat_runs_get_their_own_json_and_no_repeat():
+    argv = ["--repeat", "3", "--only", "batchnorm", "--json", "a.json", "--markdown=b.md",
+            "--rounds", "5"]
+    assert repeat.strip_repeat(argv) == ["--only", "batchnorm", "--rounds", "5"]
 
 
 def test_one_thread_limits_numpy_blas_and_restores_it():

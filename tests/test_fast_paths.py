@@ -239,3 +239,64 @@ def test_directional_check_of_the_fast_net_is_below_1e6_in_three_forward_passes(
     grads = net.gradient(x, t)
     error = directional_check(lambda: net.loss(x, t, train=True), net.params, grads)
     assert error < 1e-6
+
+
+# Batch normalisation's cache strategy (course/normalization.py: sample tiles, wide rows) on
+# shapes where it splits the work: several tiles, a short last tile, k samples per wide row
+# (k > 1) or numpy's own broadcasting (k = 1, a prime batch), C = 1, N = 2. _TILE_BYTES is made
+# small so that arrays of test size span several tiles.
+TILED_SHAPES = [  # (shape, tile bytes, expected k, expected number of tiles)
+    ((80, 1024), 40 * 1024 * 8, 16, 3),  # tiles of 32 samples: 32, 32, 16
+    ((77, 1031), 25 * 1031 * 8, 11, 4),  # odd sizes: k = 11, tiles of 22: 22, 22, 22, 11
+    ((67, 1031), 25 * 1031 * 8, 1, 3),  # a prime batch: k = 1, tiles of 25: 25, 25, 17
+    ((12, 3, 45, 45), 4 * 6075 * 8, 2, 3),  # (N, C, H, W): k = 2, tiles of 4
+    ((40, 1, 41, 41), 17 * 1681 * 8, 8, 3),  # C = 1: k = 8, tiles of 16: 16, 16, 8
+    ((2, 40000), 40000 * 8, 1, 2),  # N = 2: one sample per tile
+]
+
+
+@pytest.mark.parametrize("shape, tile_bytes, k, n_tiles", TILED_SHAPES)
+def test_batchnorm_tiles_and_wide_rows_equal_the_node_by_node_graph(
+    monkeypatch, shape, tile_bytes, k, n_tiles
+):
+    import course.normalization as normalization
+
+    monkeypatch.setattr(normalization, "_TILE_BYTES", tile_bytes)
+    rng = _rng(7)
+    x = 2.0 * rng.standard_normal(shape) + 0.5
+    dout = rng.standard_normal(shape)
+    c = shape[1]
+    gamma, beta = 1.0 + 0.3 * rng.standard_normal(c), rng.standard_normal(c)
+    assert normalization._tiles(x)[0] == k and len(normalization._tiles(x)[1]) == n_tiles
+    bn = BatchNormalization(gamma.copy(), beta.copy())
+    out, dx = bn.forward(x), bn.backward(dout)
+
+    def to_rows(a):  # (N, C, ...) -> (N * ..., C)
+        return np.moveaxis(a, 1, -1).reshape(-1, c)
+
+    ref = _bn_textbook(to_rows(x), gamma, beta, to_rows(dout))
+    actual = (to_rows(out), to_rows(dx), bn.grads["gamma"], bn.grads["beta"])
+    for a, expected in zip(actual, ref, strict=True):
+        np.testing.assert_allclose(a, expected, rtol=1e-10, atol=1e-10)
+    running_mean, running_var = bn.running_mean.copy(), bn.running_var.copy()
+    out_inference = bn.forward(x, train=False)
+    expected = (to_rows(x) - running_mean) / np.sqrt(running_var + bn.eps) * gamma + beta
+    np.testing.assert_allclose(to_rows(out_inference), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_batchnorm_tiled_float32_stays_float32_and_close_to_float64(monkeypatch):
+    import course.normalization as normalization
+
+    monkeypatch.setattr(normalization, "_TILE_BYTES", 40 * 1024 * 4)
+    rng = _rng(8)
+    x = (3.0 * rng.standard_normal((80, 1024)) + 1.0).astype(np.float32)
+    dout = rng.standard_normal(x.shape).astype(np.float32)
+    gamma = (1.0 + 0.3 * rng.standard_normal(1024)).astype(np.float32)
+    beta = rng.standard_normal(1024).astype(np.float32)
+    assert len(normalization._tiles(x)[1]) == 3  # 32, 32, 16 samples
+    bn = BatchNormalization(gamma.copy(), beta.copy())
+    out, dx = bn.forward(x), bn.backward(dout)
+    ref = _bn_textbook(*(a.astype(np.float64) for a in (x, gamma, beta, dout)))
+    for actual, expected in zip((out, dx, bn.grads["gamma"], bn.grads["beta"]), ref, strict=True):
+        assert actual.dtype == np.float32
+        np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)

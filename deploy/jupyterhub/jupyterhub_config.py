@@ -13,6 +13,9 @@ Settings, from the environment (default in brackets):
     DLCOURSE_LEARNERS      user names of the group "learners", comma-separated
     DLCOURSE_HUB_IP        address the hub's proxy listens on [127.0.0.1]
     DLCOURSE_HUB_PORT      its port [8000]
+    DLCOURSE_CPU_LIMIT     CPU cores per learner's server [1]; the numerical libraries' threads
+                           (OpenBLAS, OpenMP, MKL) are pinned to it, at least one
+    DLCOURSE_MEM_LIMIT     memory per server [2G]
 
 By default users are real UNIX accounts (PAM login, one process per user: the hub runs as root).
 Every server runs the Python that runs the hub: the course environment, with `course` and
@@ -65,6 +68,23 @@ c.Authenticator.allowed_users = set(INSTRUCTORS) | set(LEARNERS)
 c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
 c.Spawner.default_url = "/lab"
 
+# Each learner's share of the machine. A spawner that enforces limits (systemdspawner,
+# dockerspawner) applies cpu_limit and mem_limit; the local process spawner only passes them on
+# as CPU_LIMIT / MEM_LIMIT. Either way the numerical libraries get as many threads as the learner
+# has cores: OpenBLAS with more threads than its share collapses when servers contend for the
+# cores (a Day 4 notebook: 9.4 s on a quiet machine, 86 s at load average 5 with two BLAS
+# threads each; docs/performance.md).
+CPU_LIMIT = float(os.environ.get("DLCOURSE_CPU_LIMIT", "1"))
+c.Spawner.cpu_limit = CPU_LIMIT
+c.Spawner.mem_limit = os.environ.get("DLCOURSE_MEM_LIMIT", "2G")
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def thread_environment(cpu_limit: float) -> dict[str, str]:
+    """OpenBLAS, OpenMP and MKL threads pinned to the learner's whole cores (at least one)."""
+    threads = str(max(1, int(cpu_limit)))
+    return {variable: threads for variable in THREAD_VARIABLES}
+
 
 def configure_by_group(spawner) -> None:  # noqa: ANN001 (jupyterhub.spawner.Spawner)
     """Instructors get the course root and Formgrader; everybody else is a learner."""
@@ -75,6 +95,7 @@ def configure_by_group(spawner) -> None:  # noqa: ANN001 (jupyterhub.spawner.Spa
         # The course environment first: nbgrader runs its `alembic` command to create a
         # gradebook, and terminals should find the course's python and jupyter.
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        **thread_environment(CPU_LIMIT),
     }
     if "instructors" in groups:
         spawner.notebook_dir = str(COURSE_ROOT)
