@@ -4,13 +4,15 @@
     fixtures [--check]                  solutions/<day>/fixtures/<stem>.npz from the spec modules
     samples [--check]                   autograder/samples/<student>/ and expected.json
     collect DAY SRC [--deadline TIME]   returned notebooks (folder or .zip) -> workspace submitted/
-    grade DAY [--student S ...] [--workers N] [--force]
-                                        nbgrader Autograde, in sandboxes, N worker processes;
-                                        notebooks unchanged since their last grading are skipped
+    grade DAY [--student S ...] [--workers N | --scheduler ADDRESS] [--force]
+                                        nbgrader Autograde, in sandboxes, N worker processes
+                                        or the workers of a Dask cluster; notebooks unchanged
+                                        since their last grading are skipped
     feedback DAY [--student S ...]      feedback HTML, hidden tests stripped
     report DAY [--csv PATH] [--lms-csv PATH]
                                         student x notebook x points, from the gradebook
     demo                                all of it on the sample submissions of Day 4
+    doctor                              what the grading sandbox can and cannot do here
 
 Exit status: 0 done; 1 a check failed, or something could not be graded (message on stderr);
 2 wrong usage.
@@ -19,6 +21,7 @@ Exit status: 0 done; 1 a check failed, or something could not be graded (message
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +30,8 @@ from autograder.config import (
     DB_URL_ENV,
     MEMORY_LIMIT_MB,
     OUTPUT_LIMIT,
+    SANDBOX_ENV,
+    SANDBOX_MODES,
     TIME_BUDGET,
     WORKSPACE_ENV,
     Course,
@@ -55,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-limit", type=int, default=OUTPUT_LIMIT,
                         help=f"bytes of output kept per cell, five times that per notebook "
                         f"(default {OUTPUT_LIMIT})")
+    parser.add_argument("--sandbox", choices=SANDBOX_MODES, default=None,
+                        help=f"grading kernels in bubblewrap: require (refuse to grade without "
+                        f"it), auto (grade unsandboxed where it cannot run, flagged 'not "
+                        f"sandboxed'), off (default ${SANDBOX_ENV} or auto)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("release", help="generate assignments/DAY from solutions/DAY")
@@ -84,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", "--jobs", type=int, default=1, dest="workers", metavar="N",
                    help="grade in N worker processes (default 1: in this process); "
                    "--jobs is an alias")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="grade on the workers of the Dask cluster whose scheduler is at ADDRESS "
+                   "(e.g. tcp://HOST:8786; default $DLCOURSE_DASK_SCHEDULER); results are "
+                   "recorded by this process")
     p.add_argument("--force", action="store_true",
                    help="re-grade every notebook, also those whose submission and assignment "
                    "are unchanged since their last completed grading (skipped as up to date)")
@@ -101,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
                    "the points of each notebook, its status and flags")
 
     commands.add_parser("demo", help="release Day 4, grade the samples, print the table")
+    commands.add_parser("doctor", help="what the grading sandbox can and cannot do here")
     return parser
 
 
@@ -163,6 +177,8 @@ def _collect(course: Course, args: argparse.Namespace) -> None:
             print(f"  earlier submission kept in {result.archived[student]}")
     for student, files in result.late.items():
         print(f"late {student}: {', '.join(files)} (received after {result.deadline})")
+    for student in result.empty:
+        print(f"empty {student}: no notebook of {args.day} in the folder (graded as missing)")
     for line in result.skipped:
         print(f"skipped {line}")
     for line in result.unknown:
@@ -185,17 +201,68 @@ def _print_graded(graded) -> None:  # noqa: ANN001 (autograder.grading.Graded)
         print(f"      {flag}", flush=True)
 
 
-def _grade(course: Course, args: argparse.Namespace) -> None:
-    from autograder.grading import grade
+class _Progress:
+    """The live line per notebook (stdout) and a bar with ETA over the batch (stderr, a
+    terminal only)."""
 
-    results = grade(course, args.day, args.student, on_result=_print_graded,
-                    workers=args.workers, force=args.force)
+    def __init__(self, disable: bool | None = None, file=None):  # noqa: ANN001 (a text stream)
+        self.disable, self.file, self.bar = disable, file, None
+
+    def start(self, total: int) -> None:
+        from tqdm import tqdm
+
+        if total:
+            self.bar = tqdm(total=total, unit="notebook", desc="grading", file=self.file,
+                            disable=self.disable, dynamic_ncols=True)
+
+    def result(self, graded) -> None:  # noqa: ANN001 (autograder.grading.Graded)
+        from tqdm import tqdm
+
+        with tqdm.external_write_mode(file=sys.stdout):
+            _print_graded(graded)
+        if self.bar is not None and not graded.up_to_date:
+            self.bar.update()
+            self.bar.refresh()  # each notebook takes seconds: redraw on every one
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _grade(course: Course, args: argparse.Namespace) -> None:
+    from contextlib import nullcontext
+
+    from autograder.distributed import SCHEDULER_ENV, DaskCluster
+    from autograder.grading import grade
+    from autograder.sandbox import FLAG_NOT_SANDBOXED
+
+    scheduler = args.scheduler or os.environ.get(SCHEDULER_ENV)
+    if scheduler and args.workers != 1:
+        raise Failed("--workers and --scheduler exclude each other: the cluster's workers grade")
+    connection = DaskCluster.connect(scheduler) if scheduler else nullcontext()
+    progress = _Progress(file=sys.stderr)
+    with connection as cluster:
+        if cluster is not None:
+            print(cluster.describe(), flush=True)
+        try:
+            results = grade(course, args.day, args.student, on_result=progress.result,
+                            workers=args.workers, force=args.force, cluster=cluster,
+                            on_start=progress.start)
+        finally:
+            progress.close()
     failed = [g for g in results if not g.ok]
     current = [g for g in results if g.up_to_date]
     run = len(results) - len(current)
     print(f"graded {run - len([g for g in failed if not g.up_to_date])} of {run} notebooks"
           + (f", {len(current)} up to date (--force re-grades them)" if current else "")
           + f" (gradebook {course.db_url})")
+    ran = [g for g in results if not g.up_to_date
+           and (g.sandbox or any(f.startswith(FLAG_NOT_SANDBOXED) for f in g.flags))]
+    outside = [g for g in ran if not g.sandbox]
+    if ran:
+        print(f"sandboxed: {len(ran) - len(outside)} of {len(ran)} notebooks run"
+              + (f"; NOT SANDBOXED: {len(outside)} (python -m autograder doctor)"
+                 if outside else ""))
     if failed:
         raise Failed(f"{len(failed)} notebook(s) could not be graded as submitted "
                      f"(status in the report); see {course.log_file}")
@@ -207,7 +274,8 @@ def _feedback(course: Course, args: argparse.Namespace) -> None:
     results = feedback(course, args.day, args.student, on_result=_print_graded)
     print(f"feedback HTML in {course.workspace / 'feedback'}")
     if any(not g.ok for g in results):
-        raise Failed(f"feedback failed for some students; see {course.log_file}")
+        raise Failed(f"feedback failed for some notebooks (listed above; the others were "
+                     f"written); see {course.log_file}")
 
 
 def _report(course: Course, args: argparse.Namespace) -> None:
@@ -229,6 +297,17 @@ def _demo(course: Course, args: argparse.Namespace) -> None:
     run_demo(course, say=lambda line: print(line, flush=True))
 
 
+def _doctor(course: Course, args: argparse.Namespace) -> None:
+    from autograder.sandbox import doctor
+
+    print(f"sandbox mode: {course.sandbox}")
+    if not doctor(course.repo, course.workspace):
+        raise Failed("the grading sandbox is incomplete on this machine (fixes above); "
+                     + ("grading refuses to run (--sandbox require)" if course.sandbox == "require"
+                        else "grading runs and flags every notebook 'not sandboxed'"
+                        if course.sandbox == "auto" else "the sandbox is off"))
+
+
 COMMANDS = {
     "release": _release,
     "fixtures": _fixtures,
@@ -238,6 +317,7 @@ COMMANDS = {
     "feedback": _feedback,
     "report": _report,
     "demo": _demo,
+    "doctor": _doctor,
 }
 
 
@@ -255,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
                  SampleError, FileNotFoundError)
     args = _parser().parse_args(argv)
     course = Course.from_options(args.workspace, args.db_url, args.timeout, args.repo,
-                                 args.time_budget, args.memory_limit, args.output_limit)
+                                 args.time_budget, args.memory_limit, args.output_limit,
+                                 args.sandbox)
     try:
         COMMANDS[args.command](course, args)
     except explained as error:

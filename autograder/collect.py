@@ -10,7 +10,10 @@ received and whether it came after the deadline (``late``). Lateness is reported
 (the report flags it). A student's earlier submission is never deleted: it moves to
 ``<workspace>/archive/<student>/<DAY>/<its timestamp>/`` and the move is reported. Every notebook a
 student returned is kept, also one whose name is not a notebook of DAY (``grade`` matches a
-renamed notebook by its content, and reports the others).
+renamed notebook by its content, and reports the others). A student folder without any notebook
+is reported (``empty``) and collected as an empty submission (unless the student has one
+already): ``grade`` records each of its notebooks as ``missing``, so the student has a row in the
+report.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Collected:
     skipped: list[str] = field(default_factory=list)  # what was not collected, and why
     unknown: list[str] = field(default_factory=list)  # kept, but not named as a notebook of DAY
     late: dict[str, list[str]] = field(default_factory=dict)  # student -> files after deadline
+    empty: list[str] = field(default_factory=list)  # students whose folder held no notebook
     deadline: datetime | None = None
 
 
@@ -81,9 +85,7 @@ def _returned_notebooks(folder: Path, day: str) -> dict[str, list[Path]]:
             continue
         nested = student_dir / day
         base = nested if nested.is_dir() else student_dir
-        notebooks = sorted(base.glob("*.ipynb"))
-        if notebooks:
-            found[student_dir.name] = notebooks
+        found[student_dir.name] = sorted(base.glob("*.ipynb"))
     return found
 
 
@@ -116,7 +118,7 @@ def collect(course: Course, day: str, src: Path, deadline: str | None = None) ->
     known = {p.stem for p in (course.release_dir / day).glob("*.ipynb")}
     result = Collected(deadline=parse_time(deadline) if deadline else None)
     found = _returned_notebooks(src, day)
-    if not found:
+    if not any(found.values()):
         raise CollectError(
             f"no returned notebooks in {src}: expected <student>/<notebook>.ipynb "
             f"or <student>/{day}/<notebook>.ipynb"
@@ -129,6 +131,9 @@ def collect(course: Course, day: str, src: Path, deadline: str | None = None) ->
         result.unknown += [f"{student}/{nb.name}" for nb in notebooks
                            if known and nb.stem not in known]
         target = course.workspace / "submitted" / student / day
+        if not notebooks and target.exists():  # an empty folder does not replace a submission
+            result.skipped.append(f"{student}: no notebook in the folder (earlier submission kept)")
+            continue
         if target.exists():
             archive = course.workspace / "archive" / student / day / _timestamp_of(target)
             archive.parent.mkdir(parents=True, exist_ok=True)
@@ -146,8 +151,11 @@ def collect(course: Course, day: str, src: Path, deadline: str | None = None) ->
                                     "received": received.isoformat(), "late": late}
             if late:
                 result.late.setdefault(student, []).append(notebook.name)
-        latest = max(entry["received"] for entry in files.values())
-        (target / "timestamp.txt").write_text(latest + "\n")
+        if not notebooks:
+            result.empty.append(student)
+        else:
+            latest = max(entry["received"] for entry in files.values())
+            (target / "timestamp.txt").write_text(latest + "\n")
         # nbgrader's exchange signs each submission with a secret; release_feedback needs it
         # beside the feedback (grade carries it into autograded/, feedback into feedback/).
         for secret in {nb.parent / SECRET for nb in notebooks if (nb.parent / SECRET).is_file()}:

@@ -61,6 +61,19 @@ IGNORE_STDERR_PATTERN = r"[\s\S]"
 # the default threads and 2.7 s with one.
 KERNEL_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
+# Grading kernels run inside bubblewrap's walls (autograder.sandbox). "require": refuse to grade
+# where the sandbox cannot run; "auto": grade unsandboxed there, flagged "not sandboxed"; "off".
+SANDBOX_MODES = ("require", "auto", "off")
+SANDBOX_ENV = "DLCOURSE_SANDBOX"  # the mode when neither --sandbox nor the code says
+
+
+def resolve_sandbox_mode(mode: str | None) -> str:
+    """``mode``, else ``$DLCOURSE_SANDBOX``, else "auto"."""
+    chosen = (mode or os.environ.get(SANDBOX_ENV) or "auto").strip().lower()
+    if chosen not in SANDBOX_MODES:
+        raise ValueError(f"sandbox must be one of {', '.join(SANDBOX_MODES)}, not {chosen!r}")
+    return chosen
+
 
 @dataclass(frozen=True)
 class Course:
@@ -73,6 +86,7 @@ class Course:
     time_budget: int = TIME_BUDGET  # seconds per notebook (0: none)
     memory_limit_mb: int = MEMORY_LIMIT_MB  # per grading kernel (0: none)
     output_limit: int = OUTPUT_LIMIT  # bytes of output per cell
+    sandbox: str = "auto"  # require | auto | off: kernels in bubblewrap (autograder.sandbox)
 
     @classmethod
     def from_options(
@@ -84,8 +98,11 @@ class Course:
         time_budget: int | None = None,
         memory_limit_mb: int | None = None,
         output_limit: int | None = None,
+        sandbox: str | None = None,
     ) -> Course:
-        """Defaults: workspace ``$DLCOURSE_WORKSPACE`` or ``<repo>/grading``; SQLite in it."""
+        """Defaults: workspace ``$DLCOURSE_WORKSPACE`` or ``<repo>/grading``; SQLite in it;
+        sandbox ``$DLCOURSE_SANDBOX`` or "auto"."""
+
         root = Path(repo).resolve() if repo is not None else REPO_ROOT
         chosen = workspace or os.environ.get(WORKSPACE_ENV) or root / "grading"
         space = Path(chosen).expanduser().resolve()
@@ -95,7 +112,8 @@ class Course:
             return default if value is None else int(value)
 
         return cls(root, space, url, pick(timeout, CELL_TIMEOUT), pick(time_budget, TIME_BUDGET),
-                   pick(memory_limit_mb, MEMORY_LIMIT_MB), pick(output_limit, OUTPUT_LIMIT))
+                   pick(memory_limit_mb, MEMORY_LIMIT_MB), pick(output_limit, OUTPUT_LIMIT),
+                   resolve_sandbox_mode(sandbox))
 
     def with_workspace(self, workspace: Path, db_url: str) -> Course:
         """The same course and limits, graded in another workspace and gradebook."""
@@ -147,6 +165,13 @@ class Course:
         c.GuardedExecute.memory_limit = memory
         c.GuardedExecute.output_limit = self.output_limit
         c.GuardedExecute.notebook_output_limit = 5 * self.output_limit
+        # The walls around every grading kernel (autograder.sandbox): GuardedExecute's kernel
+        # manager. The kernel process's CPU seconds are capped as a backstop to the time budget.
+        c.SandboxKernelManager.mode = self.sandbox
+        c.SandboxKernelManager.memory_limit = memory
+        c.SandboxKernelManager.cpu_limit = self.time_budget + self.timeout if self.time_budget \
+            else 0
+        c.SandboxKernelManager.source_directory = str(self.source_dir)
         if ipc_dir is not None:
             # Kernels talk over Unix sockets in ``ipc_dir``: no race for TCP ports when several
             # kernels start at once (parallel CI jobs, other graders on the same machine). The

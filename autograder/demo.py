@@ -15,7 +15,7 @@ from autograder.collect import collect
 from autograder.config import Course
 from autograder.grading import Graded, feedback, grade
 from autograder.release import release
-from autograder.report import format_table, grade_table, write_csv
+from autograder.report import GradeTable, format_table, grade_table, write_csv
 from autograder.samples import STUDENTS, load_expected, samples_dir
 
 DAY = "day4"
@@ -69,6 +69,17 @@ def mismatches(expected: dict, got: dict, day: str = DAY) -> list[str]:
     return problems
 
 
+def written_summary(table: GradeTable) -> str:
+    """One line on the written answers: auto and manual points are never mixed."""
+    scores = [s for row in table.rows.values() for s in row.values()]
+    questions = sum(len(s.written) for s in scores)
+    if not questions:
+        return "no written answers in this assignment"
+    pending = sum(s.written_pending for s in scores)
+    return (f"written answers: {questions} in all, {pending} waiting for manual grading in "
+            "Formgrader (w ?/max in the table; their points are not in the total)")
+
+
 def run_demo(course: Course, say: Callable[[str], None] = print) -> Course:
     """The whole loop; returns the demo's course (its workspace holds everything it wrote)."""
     start = time.perf_counter()
@@ -116,6 +127,7 @@ def run_demo(course: Course, say: Callable[[str], None] = print) -> Course:
             say(f"        {line}")
     else:
         say("      every cell got exactly the points of autograder/samples/expected.json")
+    say(f"      {written_summary(table)}")
 
     t = time.perf_counter()
     feedback_results = feedback(demo, DAY)

@@ -8,10 +8,15 @@ tamper guard this course needs (configured in ``autograder.config``).
   after each test cell, the guard's verdict read through ``user_expressions`` of a silent request
   (outside IPython's cell pipeline). A test cell is scored 0, with the reason in its output, when
   its prologue did not run, when a helper changed while it ran, or when no verdict came back;
-- a wall-clock budget per notebook: each cell's timeout is cut to what is left of it, and once it
-  is spent the remaining cells are not run (each test cell gets an error output saying so);
-- a kernel that dies (``os._exit``, a crash) ends the run like a spent budget, instead of aborting
-  the notebook: the cells already run keep their scores;
+- a cell's timeout counted in the kernel's CPU seconds (``autograder.cputime``; the clock is a
+  generous backstop), so that machine load does not change a grade;
+- a budget per notebook, in the kernel's CPU seconds too (the clock a backstop): each cell's
+  timeout is cut to what is left of it, and once it is spent the remaining cells are not run
+  (each test cell gets an error output saying so);
+- a kernel that dies (``os._exit``, a crash) or stops answering (its event loop broken by a
+  patched builtin, recursion that broke the interpreter) ends the run like a spent budget, with
+  status ``kernel died`` and the reason, instead of aborting the notebook: the cells already run
+  keep their scores, and it is the learner's result (complete, not retried);
 - outputs capped in bytes, per cell and per notebook, as they arrive (nbgrader's ``LimitOutput``
   counts lines: one 50 MB line goes through); error outputs are always kept, shortened;
 - output widgets never capture an error output (``store_widget_state`` off), and an
@@ -40,8 +45,11 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
+from autograder import cputime
+
 GUARD = '__import__("autograder.guard").guard'
 VERDICT_TIMEOUT = 20  # seconds for the guard's answer after a test cell
+PROBE_TIMEOUT = 10  # seconds for a kernel that went silent in a cell to show it still answers
 FLAG_TAMPER = "tamper suspected"
 STATUS_KERNEL_DIED = "kernel died"
 STATUS_TIME_BUDGET = "time budget exceeded"
@@ -124,16 +132,37 @@ class GuardPlan:
                 self.rebind[index] = "\n".join(dict.fromkeys(setup))
 
     def prologue(self, index: int, token: str | None) -> str | None:
-        if index in self.rebind and token is not None:
-            return f"{GUARD}.enter({token!r}, {self.rebind[index]!r}, {self.memory_limit})"
         if index == self.first_code:
             return f"{GUARD}.enter(None, '', {self.memory_limit})"
         return None
+
+    def source(self, index: int, token: str | None, original: str) -> str | None:
+        """What the kernel runs for cell ``index`` (None: the cell as it is). A test cell becomes
+        one call that runs its source in a namespace of its own (``guard.run_test``)."""
+        if index in self.rebind and token is not None:
+            run = (f"{GUARD}.run_test({token!r}, {self.rebind[index]!r}, {self.memory_limit}, "
+                   f"{original!r})")
+            if index == self.first_code:
+                return f"{self.prologue(index, None)}; {run}"
+            return run
+        prologue = self.prologue(index, token)
+        return with_prologue(original, prologue) if prologue else None
 
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
                         traceback=[f"{ename}: {evalue}"])
+
+
+def _cpu_timeout(cell: NotebookNode, limit: float) -> None:
+    """The interrupt the CPU watchdog sent, shown (and judged) as the cell's timeout."""
+    for output in cell.outputs:
+        if output.output_type == "error" and output.ename == "KeyboardInterrupt":
+            output.ename = "CellTimeoutError"
+            output.evalue = (f"CPU 時間の上限 ({limit:g} 秒) を超えたため中断しました "
+                             f"(CPU time limit exceeded)。無限ループや重すぎる計算がないか確かめて"
+                             f"ください。")
+            output.traceback = [f"CellTimeoutError: {output.evalue}"]
 
 
 def _size(content: dict) -> int:
@@ -154,6 +183,15 @@ class GuardedExecute(Execute):
         config=True)
     store_widget_state = Bool(False)  # an output widget could otherwise swallow an error output
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        # Every grading kernel starts inside the sandbox's walls (``autograder.sandbox``; its
+        # mode comes from the config). nbgrader's Execute passes its own class as a keyword,
+        # which would win over any configured ``kernel_manager_class``.
+        from autograder.sandbox import SandboxKernelManager
+
+        kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
+        super().__init__(*args, **kwargs)
+
     # nbclient hooks configured for plain ``Execute`` (Validate) must not run here as well.
     def on_notebook_start(self, **kwargs: Any) -> None:  # type: ignore[override]
         pass
@@ -169,12 +207,13 @@ class GuardedExecute(Execute):
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):
         self._plan = GuardPlan(nb, self.memory_limit)
         self._start = time.monotonic()
+        self._cpu_start: float | None = None  # the kernel's CPU seconds at its first cell
         self._stopped: str | None = None
         self._report: dict[str, Any] = {"status": "ok", "flags": [], "cells": {}}
         self._cell_bytes: dict[int, int] = {}
         self._total_bytes = 0
         self._truncated: set[int] = set()
-        self._verdict_pending = False
+        self._verdict_pending = 0  # seconds for a request outside the cells (0: none pending)
         nb, resources = super().preprocess(nb, resources, km)
         nb.metadata["dlcourse"] = self._report
         return nb, resources
@@ -190,26 +229,55 @@ class GuardedExecute(Execute):
             if reason not in self._report["cells"][grade_id]:
                 self._report["cells"][grade_id].append(reason)
 
-    def _stop(self, status: str, cell: NotebookNode) -> None:
+    def _stop(self, status: str, cell: NotebookNode, reason: str = "") -> None:
         self._stopped = status
         self._report["status"] = status
         where = _meta(cell).get("grade_id") or cell.get("id") or "?"
+        self._report["reason"] = f"{reason or status} (cell {where})"
         self._flag(f"{status} (cell {where})")
 
+    def _cpu_used(self) -> float | None:
+        """CPU seconds of the kernel's process tree since its first cell (None: unknown)."""
+        root = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        if root is None or not cputime.available():
+            return None
+        now = cputime.cpu_seconds(root)
+        if self._cpu_start is None:
+            self._cpu_start = now
+        return now - self._cpu_start
+
     def _remaining(self) -> float | None:
+        """What is left of the notebook's budget: CPU seconds of the kernel (``cputime``), and
+        never more than what is left of its wall-clock backstop."""
         if self.time_budget <= 0:
             return None
-        return self.time_budget - (time.monotonic() - self._start)
+        wall_left = self._wall_left()
+        assert wall_left is not None
+        used = self._cpu_used()
+        return wall_left if used is None else min(self.time_budget - used, wall_left)
+
+    def _wall_left(self) -> float | None:
+        if self.time_budget <= 0:
+            return None
+        backstop = cputime.wall_backstop(self.time_budget) or self.time_budget
+        return backstop - (time.monotonic() - self._start)
 
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
         if self._verdict_pending:
-            return VERDICT_TIMEOUT
-        timeout = super()._get_timeout(cell)
-        remaining = self._remaining()
-        if remaining is None:
+            return self._verdict_pending
+        # Cells and the notebook are timed in CPU seconds (cputime.Watchdog); the clock is only
+        # a backstop.
+        timeout = cputime.wall_backstop(super()._get_timeout(cell))
+        wall_left = self._wall_left()
+        if wall_left is None:
             return timeout
-        left = max(1, int(remaining + 0.999))
+        left = max(1, int(wall_left + 0.999))
         return left if timeout is None else min(timeout, left)
+
+    def _cpu_limit(self, cell: NotebookNode) -> float | None:
+        """CPU seconds this cell may use: its timeout, cut to what is left of the budget."""
+        limits = [v for v in (super()._get_timeout(cell), self._remaining()) if v is not None]
+        return max(0.5, min(limits)) if limits else None
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):
         if not _is_code(cell):
@@ -225,18 +293,33 @@ class GuardedExecute(Execute):
             return cell, resources
 
         token = secrets.token_hex(8) if _is_test(cell) else None
-        prologue = self._plan.prologue(index, token)
         original = cell.source
-        if prologue:
-            cell.source = with_prologue(original, prologue)
+        guarded = self._plan.source(index, token, original)
+        if guarded is not None:
+            cell.source = guarded
         try:
-            cell, resources = super().preprocess_cell(cell, resources, index)
+            with cputime.Watchdog(self.km, self._cpu_limit(cell)) as watchdog:
+                cell, resources = super().preprocess_cell(cell, resources, index)
+            if watchdog.fired:
+                _cpu_timeout(cell, watchdog.limit)
         except DeadKernelError:
             cell.outputs.append(_error_output(
                 "DeadKernelError", "カーネルが停止しました (kernel died)。メモリの使いすぎや "
                 "os._exit などでプロセスが終了しました。"))
             self._cell_reason(cell, STATUS_KERNEL_DIED)
-            self._stop(STATUS_KERNEL_DIED, cell)
+            self._stop(STATUS_KERNEL_DIED, cell, "the kernel process ended")
+            return cell, resources
+        except TimeoutError as error:  # nbclient's CellTimeoutError: no output for a while
+            if self._answers():
+                raise  # a slow machine, not a broken kernel: the grader's fault (retried)
+            # The kernel's event loop no longer answers (a patched builtin it uses, a crash in
+            # its I/O thread, recursion that broke the interpreter): the learner's code did it.
+            cell.outputs.append(_error_output(
+                "DeadKernelError", "カーネルが応答しなくなりました (kernel stopped answering)。"
+                "組み込み関数 (builtins) の書き換えや終わらない再帰などで、カーネルが壊れました。"))
+            self._cell_reason(cell, STATUS_KERNEL_DIED)
+            why = str(error).split("\n")[:2]
+            self._stop(STATUS_KERNEL_DIED, cell, f"the kernel stopped answering: {' '.join(why)}")
             return cell, resources
         finally:
             cell.source = original
@@ -255,10 +338,21 @@ class GuardedExecute(Execute):
             self._stop(STATUS_TIME_BUDGET, cell)
         return cell, resources
 
+    def _answers(self) -> bool:
+        """Whether the kernel still answers a request (within ``PROBE_TIMEOUT``)."""
+        self._verdict_pending = PROBE_TIMEOUT
+        try:
+            msg_id = self.kc.execute("", silent=True, store_history=False)
+            return self.wait_for_reply(msg_id, None) is not None
+        except Exception:  # dead, or its channels broken
+            return False
+        finally:
+            self._verdict_pending = 0
+
     # -- the guard's verdict on a test cell ---------------------------------------------
 
     def _ask_guard(self, token: str) -> dict | None:
-        self._verdict_pending = True
+        self._verdict_pending = VERDICT_TIMEOUT
         try:
             msg_id = self.kc.execute("", silent=True, store_history=False,
                                      user_expressions={"v": f"{GUARD}.verdict({token!r})"})
@@ -266,7 +360,7 @@ class GuardedExecute(Execute):
         except Exception:  # a dead or hung kernel has no verdict
             return None
         finally:
-            self._verdict_pending = False
+            self._verdict_pending = 0
         try:
             answer = reply["content"]["user_expressions"]["v"]
             return json.loads(ast.literal_eval(answer["data"]["text/plain"]))
@@ -287,12 +381,33 @@ class GuardedExecute(Execute):
         elif verdict.get("changed"):
             problem = ("テストの実行中に採点用の関数が書き換えられました (helpers changed during "
                        f"the test): {', '.join(verdict['changed'])}")
+        during = (verdict or {}).get("during") or []
+        if during:  # the test cell already failed with its own TamperError output
+            delegation = [d for d in during if d.startswith("delegation: ")]
+            acted = [d for d in during if d not in delegation]
+            if acted:
+                self._flag(f"{FLAG_TAMPER}: learner code acted during the test: "
+                           f"{', '.join(acted)}")
+            if delegation:
+                self._flag(f"{FLAG_TAMPER}: delegation to the course library: "
+                           f"{', '.join(d.removeprefix('delegation: ') for d in delegation)}")
+            self._cell_reason(cell, f"{FLAG_TAMPER}: {', '.join(during)}")
+            if not any(o.ename == "TamperError" for o in errors):
+                problem = problem or f"learner code acted during the test: {', '.join(during)}"
         undone = (verdict or {}).get("undone") or []
         if undone:
             self._flag(f"{FLAG_TAMPER}: restored before the tests: {', '.join(undone)}")
             self._cell_reason(cell, f"restored before the test: {', '.join(undone)}")
-        if any(o.ename == "TamperError" for o in errors):
-            self._flag(f"{FLAG_TAMPER}: IPython's cell pipeline modified")
+        rebound = (verdict or {}).get("rebound") or []
+        if rebound:
+            self._flag(f"{FLAG_TAMPER}: names of the locked cells rebound in the notebook "
+                       f"(the test used the genuine ones): {', '.join(rebound)}")
+        for note in (verdict or {}).get("notes") or []:
+            self._flag(note)
+        for copy in (verdict or {}).get("copies") or []:  # evidence; scored where it is used
+            self._flag(f"reference library source used by learner code: {copy}")
+        if any(o.ename == "TamperError" for o in errors) and not during:
+            self._flag(f"{FLAG_TAMPER}: the test could not run as written (see its output)")
             self._cell_reason(cell, FLAG_TAMPER)
         if problem is not None:
             cell.outputs.append(_error_output("TamperError", f"改ざんの疑い (tamper suspected): "
@@ -372,10 +487,10 @@ class ValidateGuard:
     def cell_execute(self, cell: NotebookNode, cell_index: int, **kwargs: Any) -> None:
         if self.plan is None:
             return
-        prologue = self.plan.prologue(cell_index, secrets.token_hex(8))
-        if prologue:
+        guarded = self.plan.source(cell_index, secrets.token_hex(8), cell.source)
+        if guarded is not None:
             self.sources[cell_index] = cell.source
-            cell.source = with_prologue(cell.source, prologue)
+            cell.source = guarded
 
     def cell_complete(self, cell: NotebookNode, cell_index: int, **kwargs: Any) -> None:
         if cell_index in self.sources:

@@ -19,9 +19,14 @@ How one notebook of one student is graded:
 
 ``workers > 1`` runs the workers in that many processes (``spawn``), each with its own nbgrader
 session and its own folder of kernel sockets (IPC transport, no race for TCP ports); results are
-still recorded by the one grading process. Every notebook ends with a status: ok, missing,
-wrong assignment, invalid notebook, kernel died, time budget exceeded, grading error; flags say
-what was repaired or suspected. A bad submission never stops the others.
+still recorded by the one grading process. ``cluster`` (``autograder.distributed``) sends the
+same jobs to the workers of a Dask cluster instead: one loop consumes the results of either
+executor. A job carries the version of the course it was planned with (``Job.course_version``);
+a worker whose course differs refuses it with a grading error rather than grade it wrongly.
+
+Every notebook ends with a status: ok, missing, wrong assignment, invalid notebook, kernel died,
+time budget exceeded, grading error; flags say what was repaired or suspected. A bad submission
+never stops the others.
 
 Grading is idempotent and resumable: a notebook whose submitted file (name and sha256), the rest
 of the student's returned files, and assignment version (``versions``: the source and released
@@ -37,14 +42,18 @@ import hashlib
 import json
 import multiprocessing
 import multiprocessing.util
+import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import nbformat
 
@@ -55,13 +64,22 @@ from autograder.gradebook import (
     NotebookResult,
     SqliteGuard,
     Status,
+    grader_key,
     read_sandbox,
     read_status,
     record,
     template,
+    verify,
 )
 from autograder.logfile import noise_to
 from autograder.preflight import STATUS_MISSING, STATUS_WRONG, prepare
+from autograder.sandbox import (
+    FLAG_NOT_SANDBOXED,
+    SANDBOXED,
+    Launch,
+    sandbox_refused,
+    take_launches,
+)
 from autograder.session import Session
 
 STATUS_ERROR = "grading error"
@@ -85,6 +103,7 @@ class Graded:
     status: str = "ok"
     flags: list[str] = field(default_factory=list)
     up_to_date: bool = False  # not run: unchanged since its last completed grading
+    sandbox: str = ""  # "bubblewrap": its kernel ran in the sandbox (autograder.sandbox)
 
 
 @dataclass
@@ -100,6 +119,14 @@ class Job:
     sha256: str | None
     file: str | None
     version: str | None = None
+    course_version: str | None = None  # versions()[notebook] of the course it was planned with
+
+
+class Cluster(Protocol):
+    """Where jobs can go besides this machine's processes (``autograder.distributed``)."""
+
+    def executor(self, course: Course, template_bytes: bytes
+                 ) -> AbstractContextManager[Callable[[Job], Future]]: ...
 
 
 def submitted_students(course: Course, day: str) -> list[str]:
@@ -145,17 +172,39 @@ class Worker:
         self.template = template_bytes
         self.root = Path(tempfile.mkdtemp(prefix="dlc-grade-"))
         self.session = Session(course).__enter__()
+        self.name = f"{socket.gethostname()}:{os.getpid()}"  # in a refusal message
 
     def close(self) -> None:
         self.session.__exit__(None, None, None)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def grade(self, job: Job) -> NotebookResult:
+        refused = self._refuse(job)
+        if refused is not None:
+            return refused
         for _ in range(ATTEMPTS):
             result = self._attempt(job)
             if result.status != STATUS_ERROR:
                 break
         return result
+
+    def _refuse(self, job: Job) -> NotebookResult | None:
+        """A grading error when this worker cannot grade ``job`` as planned: the sandbox is
+        required but cannot run on this worker, or its course is not the one ``job`` was
+        planned with."""
+        why = sandbox_refused(self.course.sandbox)
+        if why is None and job.course_version is not None:
+            have = versions(self.course, job.day, [job.notebook])[job.notebook]
+            if have != job.course_version:
+                why = (f"has course version {have[:12]}, job needs {job.course_version[:12]} "
+                       f"(the worker's course checkout {self.course.repo} differs from the "
+                       "coordinator's)")
+        if why is None:
+            return None
+        return NotebookResult(job.student, job.day, job.notebook, STATUS_ERROR,
+                              f"worker {self.name} {why}: not graded",
+                              list(job.flags), timestamp=job.timestamp, sha256=job.sha256,
+                              file=job.file, version=job.version)
 
     def _attempt(self, job: Job) -> NotebookResult:
         start = time.perf_counter()
@@ -174,8 +223,10 @@ class Worker:
             if job.timestamp:
                 (folder / "timestamp.txt").write_text(job.timestamp)
             url = f"sqlite:///{database}"
+            take_launches()
             outcome = self.session.autograde(job.day, job.student, job.notebook,
                                              root=str(root), db_url=url)
+            _note_sandbox(result, take_launches())
             autograded = root / "autograded" / job.student / job.day / f"{job.notebook}.ipynb"
             if autograded.exists():
                 result.autograded = autograded.read_bytes()
@@ -192,6 +243,16 @@ class Worker:
         return result
 
 
+def _note_sandbox(result: NotebookResult, launches: list[Launch]) -> None:
+    """Whether every kernel of this notebook ran in the sandbox; a flag saying why not."""
+    if launches and all(launch.sandboxed for launch in launches):
+        result.sandbox = SANDBOXED
+    for launch in launches:
+        flag = f"{FLAG_NOT_SANDBOXED}: {launch.reason}"
+        if not launch.sandboxed and flag not in result.flags:
+            result.flags.append(flag)
+
+
 def _read_report(result: NotebookResult) -> None:
     """Status and flags that ``GuardedExecute`` left in the autograded notebook's metadata."""
     try:
@@ -200,7 +261,7 @@ def _read_report(result: NotebookResult) -> None:
         return
     result.status = report.get("status", result.status)
     if result.status != "ok":
-        result.reason = result.status
+        result.reason = report.get("reason") or result.status
     result.flags += [f for f in report.get("flags", []) if f not in result.flags]
     for grade_id, reasons in sorted(report.get("cells", {}).items()):
         result.flags.append(f"{grade_id}: {'; '.join(reasons)}")
@@ -222,10 +283,24 @@ def _grade_in_worker(job: Job) -> NotebookResult:
     return _WORKER.grade(job)
 
 
-def _run(course: Course, jobs: list[Job], template_bytes: bytes,
-         workers: int) -> Iterator[NotebookResult]:
-    """Results of ``jobs`` as they are ready: in this process, or in ``workers`` processes."""
-    if workers <= 1 or len(jobs) <= 1:
+@contextmanager
+def _processes(course: Course, template_bytes: bytes,
+               workers: int) -> Iterator[Callable[[Job], Future]]:
+    """``submit(job)`` to ``workers`` spawned processes, each with its own ``Worker``."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_start_worker,
+                             initargs=(course, template_bytes)) as pool:
+        yield lambda job: pool.submit(_grade_in_worker, job)
+
+
+def _run(course: Course, jobs: list[Job], template_bytes: bytes, workers: int,
+         cluster: Cluster | None = None) -> Iterator[NotebookResult]:
+    """Results of ``jobs`` as they are ready: in this process, in ``workers`` processes, or on
+    ``cluster``."""
+    if not jobs:
+        return
+    if cluster is None and (workers <= 1 or len(jobs) <= 1):
         worker = Worker(course, template_bytes)
         try:
             for job in jobs:
@@ -233,17 +308,18 @@ def _run(course: Course, jobs: list[Job], template_bytes: bytes,
         finally:
             worker.close()
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context,
-                             initializer=_start_worker,
-                             initargs=(course, template_bytes)) as pool:
-        pending: dict[Future, Job] = {pool.submit(_grade_in_worker, job): job for job in jobs}
+    executor = (cluster.executor(course, template_bytes) if cluster is not None
+                else _processes(course, template_bytes, min(workers, len(jobs))))
+    with executor as submit:
+        pending: dict[Future, Job] = {submit(job): job for job in jobs}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 job = pending.pop(future)
                 try:
                     yield future.result()
+                except GradingError:  # the executor cannot go on (a Dask scheduler went away)
+                    raise
                 except Exception as error:  # the worker process itself died
                     yield NotebookResult(job.student, job.day, job.notebook, STATUS_ERROR,
                                          f"worker failed: {error!r}", list(job.flags),
@@ -312,7 +388,7 @@ def _plan(course: Course, day: str, students: list[str], released: dict,
             else:
                 jobs.append(Job(student, day, prepared.notebook, nbformat.writes(prepared.nb),
                                 prepared.flags, timestamp, digest, name,
-                                of(prepared.notebook)))
+                                of(prepared.notebook), version[prepared.notebook]))
         for line in submission.extra:
             file, _, why = line.partition(": ")
             digest = hashlib.sha256((folder / file).read_bytes()).hexdigest()
@@ -365,11 +441,19 @@ def grade(
     on_result: Callable[[Graded], None] | None = None,
     workers: int = 1,
     force: bool = False,
+    cluster: Cluster | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> list[Graded]:
     """Autograde every submitted notebook of ``day`` (all students, or ``students``) in
-    ``workers`` processes; one unchanged since its last completed grading is reported up to date
-    and not run again, unless ``force``."""
+    ``workers`` processes, or on ``cluster``; one unchanged since its last completed grading is
+    reported up to date and not run again, unless ``force``. ``on_start``: called with the number
+    of notebooks to grade (not up to date), before the first is."""
     chosen = _students(course, day, students)
+    # On a cluster the workers run the kernels, and each refuses when it cannot sandbox them
+    # (``Worker._refuse``); here, this process does.
+    refused = sandbox_refused(course.sandbox) if cluster is None else None
+    if refused:
+        raise GradingError(refused)
     with Session(course) as session:
         _ensure_assignment(session, day)
         recorded = session.recorded_notebooks(day) or set()
@@ -378,6 +462,7 @@ def grade(
     written: dict[str, set[str]] = {student: set() for student in chosen}
     guard = SqliteGuard(course.db_url)
     guard.save()
+    key = grader_key(course.workspace)
 
     def emit(result: NotebookResult) -> None:
         if guard.check():
@@ -385,10 +470,11 @@ def grade(
         if result.autograded:
             _write_autograded(course, result)
             written.setdefault(result.student, set()).add(result.notebook)
-        record(course.db_url, result)
+        record(course.db_url, result, key)
         guard.save()
         graded = Graded(result.student, result.notebook, result.status in GRADED,
-                        result.seconds, result.reason, result.status, result.flags)
+                        result.seconds, result.reason, result.status, result.flags,
+                        sandbox=result.sandbox)
         results.append(graded)
         if on_result:
             on_result(graded)
@@ -396,14 +482,17 @@ def grade(
     planned, known = _plan(course, day, chosen, released, _other_notebooks(course, day))
     if not force:
         previous = read_status(course.db_url, day)
+        intact = verify(course.db_url, day, key)  # a row changed after grading is graded again
 
         def current(item: Job | NotebookResult) -> bool:
             status = previous.get(item.student, {}).get(item.notebook)
-            if not _up_to_date(status, item):
+            if not _up_to_date(status, item) or not intact.get((item.student, item.notebook),
+                                                               not intact):
                 return False
             written.setdefault(item.student, set()).add(item.notebook)
             graded = Graded(item.student, item.notebook, status.status in GRADED,
-                            0.0, status.reason, status.status, status.flags, up_to_date=True)
+                            0.0, status.reason, status.status, status.flags, up_to_date=True,
+                            sandbox=status.sandbox)
             results.append(graded)
             if on_result:
                 on_result(graded)
@@ -411,13 +500,15 @@ def grade(
 
         known = [result for result in known if not current(result)]
         planned = [job for job in planned if not current(job)]
+    if on_start:
+        on_start(len(known) + len(planned))
     with noise_to(course.log_file):  # nbgrader's warnings, as in the session
         for result in known:
             emit(result)
         with tempfile.TemporaryDirectory(prefix="dlc-template-") as scratch:
             database = template(course.db_url, day, Path(scratch) / "gradebook.db")
             template_bytes = database.read_bytes()
-        for result in _run(course, planned, template_bytes, workers):
+        for result in _run(course, planned, template_bytes, workers, cluster):
             emit(result)
     for student in chosen:
         _archive_autograded(course, student, day, keep=written.get(student, set()))
@@ -449,7 +540,10 @@ def feedback(
     students: list[str] | None = None,
     on_result: Callable[[Graded], None] | None = None,
 ) -> list[Graded]:
-    """Feedback HTML (hidden tests stripped) for every autograded student of ``day``."""
+    """Feedback HTML (hidden tests stripped) for every autograded student of ``day``, one
+    notebook at a time: a notebook whose feedback cannot be written (a corrupt autograded file,
+    anything nbgrader trips on) is reported with its reason, and the student's other notebooks
+    are still written. A notebook of the day with no autograded file is reported "missing"."""
     if not students:
         # A student whose every notebook failed to grade has a folder but no notebook in it.
         graded = (course.workspace / "autograded").glob(f"*/{day}/*.ipynb")
@@ -458,10 +552,19 @@ def feedback(
         raise GradingError(f"nothing autograded for {day} yet (python -m autograder grade {day})")
     results = []
     with Session(course) as session:
+        expected = session.recorded_notebooks(day) or set()
         for student in students:
-            outcome = session.generate_feedback(day, student)
-            results.append(Graded(student, "*", outcome.ok, outcome.seconds, outcome.error))
-            if on_result:
-                on_result(results[-1])
+            folder = course.workspace / "autograded" / student / day
+            present = sorted(p.stem for p in folder.glob("*.ipynb"))
+            for notebook in sorted(set(present) | expected):
+                if notebook in present:
+                    outcome = session.generate_feedback(day, student, notebook)
+                    result = Graded(student, notebook, outcome.ok, outcome.seconds,
+                                    outcome.error, "ok" if outcome.ok else "feedback failed")
+                else:
+                    result = Graded(student, notebook, True, 0.0,
+                                    "no autograded notebook: no feedback", STATUS_MISSING)
+                results.append(result)
+                if on_result:
+                    on_result(result)
     return results
-

@@ -1,7 +1,9 @@
-"""Inside the grading kernel: what the tests compare with stays as it was before learner code ran.
+"""Inside the grading kernel: what the tests compare with stays as it was before learner code ran,
+and learner code cannot reach into a test while it runs.
 
-The grader (``autograder.execution``) puts one line in front of the first code cell and of every
-graded test cell, ``__import__("autograder.guard").guard.enter(...)``:
+The grader (``autograder.execution``) puts ``__import__("autograder.guard").guard.enter(...)`` in
+front of the first code cell and replaces each graded test cell by one call,
+``guard.run_test(token, setup, memory_limit, source)``:
 
 - the first call (before any learner code) imports numpy, ``course`` and ``autograder.checks`` and
   takes a ``Snapshot`` of everything a test's verdict rests on: those modules' attributes, the
@@ -9,23 +11,41 @@ graded test cell, ``__import__("autograder.guard").guard.enter(...)``:
   constants (``THRESHOLDS``), ``builtins``, their ``sys.modules`` entries, IPython's cell pipeline
   (input and AST transformers, custom exception handlers, event callbacks, the shell's and the
   kernel's methods and message handlers), the working directory and the fixture files; it also
-  sets the kernel's memory limit;
-- before a test cell, ``enter`` puts back whatever learner code changed, unbinds learner names that
-  shadow builtins (``abs = ...``) and re-runs the imports and fixture loads of the notebook's locked
-  cells, so ``np``, ``check_close`` or ``fx`` mean what the notebook's author meant. A changed cell
-  pipeline cannot be undone for the cell already being run: ``enter`` then fails the test cell;
+  sets the kernel's memory limit, notes the threads, signal handlers and trace functions there
+  are, and installs an audit hook (``sys.addaudithook``: no learner code can remove it);
+- before a test, ``enter`` puts back whatever learner code changed, unbinds learner names that
+  shadow builtins (``abs = ...``), resets trace functions, disarms interval timers and puts every
+  signal handler back, and stops threads that run learner code (a thread that will not stop
+  fails the test). A changed cell pipeline cannot be undone for the cell already being run:
+  ``enter`` then fails the test cell;
+- ``run_test`` runs the test's source in a namespace of its own: a copy of the notebook's names
+  with the locked cells' imports and fixture loads bound afresh. What the test calls is fixed
+  when it starts: learner code rebinding ``check_close`` in the notebook (``global``, a thread, a
+  signal handler) changes the notebook's name, not the test's, and is reported. While it runs,
+  the audit hook refuses learner code what would reach the test's frame or namespace or run
+  beside it (frames, the garbage collector's object graph, tracing, fork and processes, signals,
+  ``ctypes``, code swaps); afterwards, the names the test used are followed through learner
+  functions and classes to find delegation to the reference library (its own object under the
+  exercise's name, or a copy: run from its source file, or its bytecode). Any of these fails the
+  test with a ``TamperError`` output; names the test bound are copied back for later cells;
 - after a test cell the grader asks ``verdict`` (through the reply's ``user_expressions``, outside
-  IPython's cell pipeline): whether this cell's ``enter`` ran, and what changed while the test ran
-  (learner code called by the test patching a helper); the grader scores such a cell 0.
+  IPython's cell pipeline): whether this cell's ``enter`` ran, what changed while the test ran,
+  what learner code did during it, what was put back before it; the grader scores such a cell 0.
 
 This is a guard inside the learner's process, not a sandbox: code that reads this module and
-targets it can still defeat it. ``autograder.tamper_scan`` flags such code for the instructor.
+targets it can still defeat it (a sandbox around the kernel is the outer wall), and a
+helper patched and put back by learner code between two calls of the same test leaves no trace
+the end-of-test comparison can see. ``autograder.tamper_scan`` flags such code for the
+instructor. Python 3.11 has no audit event for starting a thread or setting a signal handler:
+those are checked before and after each test instead.
 """
 
 from __future__ import annotations
 
+import ast
 import builtins
 import copy
+import dis
 import hashlib
 import importlib
 import json
@@ -460,10 +480,437 @@ def _limit_memory(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+# -- what learner code may do while a test runs: the audit hook, threads, signals -------------
+
+TEST_FILE = "<dlcourse test cell {n}>"  # the file name test cells are compiled under
+SETUP_FILE = "<dlcourse: the notebook's imports>"
+THREAD_STOP_SECONDS = 1.0  # for a learner thread to end after SystemExit is raised in it
+TIMER_SIGNALS = ("SIGALRM", "SIGVTALRM", "SIGPROF")
+# Audit events refused while a test runs, when learner code is on the stack: what reaches the
+# test's frame or namespace (frames, the garbage collector's object graph, tracing), runs code
+# beside it (processes, signals sent to itself) or writes memory.
+REFUSED = ("sys._getframe", "sys._current_frames", "gc.get_referrers", "gc.get_referents",
+           "gc.get_objects", "sys.settrace", "sys.setprofile", "object.__setattr__",
+           "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.exec", "os.system",
+           "subprocess.Popen", "os.kill", "os.killpg", "signal.pthread_kill", "code.__new__",
+           "function.__new__", "marshal.loads")
+FRAME_ATTRIBUTES = ("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back")
+# Recorded whenever learner code does them: how a copy of the reference library is made.
+COPY_EVENTS = ("code.__new__", "function.__new__", "marshal.loads")
+MAX_WALKED_ITEMS = 1000  # entries of a dict or list a learner function uses, looked through
+COPIED_LINE, COPIED_LINES = 20, 5  # source text as a copy: 5 lines of 20+ characters, most lines
+
+
+def _roots() -> tuple[str, ...]:
+    """Folders whose code is the interpreter's, a library's or this package's, not a learner's."""
+    import site
+    import sysconfig
+
+    found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    found |= {p for p in sysconfig.get_paths().values() if p}
+    try:
+        found |= set(site.getsitepackages()) | {site.getusersitepackages()}
+    except AttributeError:  # a virtualenv's old site module
+        pass
+    return tuple(sorted(os.path.join(os.path.abspath(p), "") for p in found))
+
+
+def _course_dir() -> str | None:
+    module = sys.modules.get("course")
+    path = getattr(module, "__file__", None)
+    return os.path.join(os.path.dirname(os.path.abspath(path)), "") if path else None
+
+
+def _code_key(code: types.CodeType) -> tuple:
+    """What a code object does, without where it came from (file, line, name)."""
+    consts = tuple(_code_key(c) if isinstance(c, types.CodeType) else (type(c).__name__, repr(c))
+                   for c in code.co_consts)
+    return (code.co_code, consts, code.co_names, code.co_varnames)
+
+
+def _codes(code: types.CodeType) -> list[types.CodeType]:
+    found = [code]
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found += _codes(const)
+    return found
+
+
+class _Watch:
+    """Facts about the process taken before learner code ran, and what the audit hook saw."""
+
+    def __init__(self, snapshot: Snapshot):
+        self.roots = _roots()
+        self.course_dir = _course_dir()
+        self.learner_files: dict[str, bool] = {}
+        self.threads = set(sys._current_frames())
+        import signal
+
+        self.signals = {s: signal.getsignal(s) for s in signal.valid_signals()
+                        if s not in (signal.SIGKILL, signal.SIGSTOP)}
+        self.trace = (sys.gettrace(), sys.getprofile())
+        self.thread_hooks = (getattr(threading_module(), "_trace_hook", None),
+                             getattr(threading_module(), "_profile_hook", None))
+        self.genuine = {id(state.fn) for state in snapshot.functions}
+        self.genuine_code = {id(state.code) for state in snapshot.functions}
+        self.genuine_classes = {id(m.owner) for m in snapshot.mappings if isinstance(m.owner, type)}
+        self.course_modules = {os.path.abspath(m.__file__) for n, m in snapshot.modules.items()
+                               if n.split(".")[0] == "course" and getattr(m, "__file__", None)}
+        # what the reference library exports: a learner's softmax looking up ".softmax"
+        self.course_names = {k for n, m in snapshot.modules.items() if n.split(".")[0] == "course"
+                             for k, v in vars(m).items() if not k.startswith("_")
+                             and isinstance(v, types.FunctionType | type)
+                             and (getattr(v, "__module__", "") or "").startswith("course")}
+        self.reference: dict[tuple, str] = {}
+        for state in snapshot.functions:
+            fn = state.fn
+            if (getattr(fn, "__module__", "") or "").split(".")[0] != "course":
+                continue
+            for code in _codes(state.code):
+                self.reference.setdefault(_code_key(code), f"{fn.__module__}.{fn.__qualname__}")
+        self.course_lines: set[str] | None = None
+        self.testing = False
+        self.refused: list[str] = []  # during the current test
+        self.copies: list[str] = []  # ever: copies of the reference library made by learner code
+        self.busy = False
+
+    # -- whose code is running --------------------------------------------------------------
+
+    def is_learner_file(self, filename: str) -> bool:
+        known = self.learner_files.get(filename)
+        if known is None:
+            if filename.startswith(("<dlcourse", "<frozen")):
+                known = False
+            elif self.course_dir and filename.startswith(self.course_dir):
+                known = False
+            else:
+                known = not os.path.abspath(filename).startswith(self.roots)
+            self.learner_files[filename] = known
+        return known
+
+    def learner_on_stack(self, frame: types.FrameType | None) -> bool:
+        """Whether learner code called what is running in ``frame``, before the test's own code
+        (or the guard) is reached going outwards."""
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if filename == __file__ or filename.startswith("<dlcourse"):
+                return False
+            if self.is_learner_file(filename):
+                return True
+            frame = frame.f_back
+        return False
+
+    def is_course_text(self, source: str | bytes) -> bool:
+        """Whether most of the long lines of ``source`` are lines of the course's sources."""
+        if isinstance(source, bytes):
+            source = source.decode("utf-8", "replace")
+        if self.course_lines is None:
+            self.course_lines = set()
+            for path in self.course_modules:
+                try:
+                    with open(path, encoding="utf-8") as handle:
+                        self.course_lines |= {line.strip() for line in handle
+                                              if len(line.strip()) >= COPIED_LINE}
+                except OSError:
+                    pass
+        lines = [line.strip() for line in source.splitlines() if len(line.strip()) >= COPIED_LINE]
+        shared = sum(line in self.course_lines for line in lines)
+        return shared >= COPIED_LINES and 2 * shared >= len(lines)
+
+    def in_course(self, filename: Any) -> bool:
+        if isinstance(filename, bytes):
+            filename = os.fsdecode(filename)
+        return (isinstance(filename, str) and self.course_dir is not None
+                and os.path.abspath(filename).startswith(self.course_dir))
+
+
+def threading_module() -> Any:
+    import threading
+
+    return threading
+
+
+def _audit(event: str, args: tuple) -> None:
+    """The audit hook: installed before any learner code, never removed (Python cannot)."""
+    watch = _STATE.watch
+    if watch is None or watch.busy:
+        return
+    if event == "sys.addaudithook":
+        raise RuntimeError("audit hooks are reserved for the grader")
+    if event == "open" and isinstance(args[0], str) and args[0].startswith("/proc/") \
+            and args[0].endswith("/mem"):
+        raise PermissionError("process memory is not open to notebooks")
+    watched = event in REFUSED or event.startswith("ctypes.") or (
+        event == "object.__getattr__" and len(args) > 1 and args[1] in FRAME_ATTRIBUTES)
+    copying = event in ("exec", "compile") or (event == "open" and watch.in_course(args[0]))
+    if not (watched or copying):
+        return
+    watch.busy = True
+    try:
+        if copying:
+            _copying(watch, event, args, sys._getframe(1))
+            return
+        caller = sys._getframe(1)
+        if event in COPY_EVENTS:  # called by learner code itself, not by the import system
+            if not watch.is_learner_file(caller.f_code.co_filename):
+                return
+            if f"{event} (copied code)" not in watch.copies:
+                watch.copies.append(f"{event} (copied code)")
+        elif not watch.learner_on_stack(caller):
+            return
+        what = event if event != "object.__getattr__" else f"{event} {args[1]}"
+        if watch.testing:
+            watch.refused.append(what)
+            raise RuntimeError(f"テストの実行中は使えません (not allowed during a test): {what}")
+    finally:
+        watch.busy = False
+
+
+def _copying(watch: _Watch, event: str, args: tuple, caller: types.FrameType) -> None:
+    """``exec`` or ``compile`` of a ``course`` source file other than its genuine import, or its
+    source read or compiled by learner code."""
+    if event == "open":
+        path = os.path.abspath(os.fsdecode(args[0]))
+        if path in watch.course_modules and watch.learner_on_stack(caller):
+            what = f"read {os.path.basename(path)}"
+            if what not in watch.copies:
+                watch.copies.append(what)
+        return
+    if event == "compile" and isinstance(args[0], str | bytes) \
+            and watch.is_learner_file(caller.f_code.co_filename) and watch.is_course_text(args[0]):
+        if "compile of course source text" not in watch.copies:
+            watch.copies.append("compile of course source text")
+        return
+    if event == "exec":
+        code = args[0]
+        filename = code.co_filename if isinstance(code, types.CodeType) else None
+        if filename is None or not watch.in_course(filename) or id(code) in watch.genuine_code:
+            return
+        if os.path.abspath(filename) not in watch.course_modules:
+            return  # a module of the package imported for the first time (course.plot)
+        what = f"exec of {os.path.relpath(filename, os.path.dirname(watch.course_dir[:-1]))}"
+    else:
+        filename = args[1] if len(args) > 1 else None
+        if isinstance(filename, bytes):
+            filename = os.fsdecode(filename)
+        if not watch.in_course(filename) or os.path.abspath(filename) not in watch.course_modules:
+            return
+        what = f"compile of {os.path.relpath(filename, os.path.dirname(watch.course_dir[:-1]))}"
+    if what not in watch.copies and watch.learner_on_stack(caller):  # not IPython parsing a
+        watch.copies.append(what)  # course file to show a traceback
+
+
+def _learner_threads(watch: _Watch) -> dict[int, str]:
+    """Threads started after the snapshot that are running learner code: ident -> name."""
+    threading = threading_module()
+    names = {t.ident: t.name for t in threading.enumerate()}
+    found = {}
+    watch.busy = True
+    try:
+        frames = sys._current_frames()
+    finally:
+        watch.busy = False
+    for ident, frame in frames.items():
+        if ident in watch.threads or ident == threading.get_ident():
+            continue
+        while frame is not None:
+            if watch.is_learner_file(frame.f_code.co_filename):
+                found[ident] = names.get(ident, str(ident))
+                break
+            frame = frame.f_back
+    return found
+
+
+def _stop_threads(watch: _Watch, threads: dict[int, str]) -> dict[int, str]:
+    """Raise SystemExit in each thread; those still running after a while."""
+    import ctypes
+    import time
+
+    watch.busy = True
+    try:
+        for ident in threads:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident),
+                                                       ctypes.py_object(SystemExit))
+    finally:
+        watch.busy = False
+    deadline = time.monotonic() + THREAD_STOP_SECONDS
+    while time.monotonic() < deadline:
+        alive = {i: n for i, n in _learner_threads(watch).items() if i in threads}
+        if not alive:
+            return {}
+        time.sleep(0.02)
+    return alive
+
+
+def _quiet_signals(watch: _Watch) -> tuple[list[str], list[str]]:
+    """Disarm interval timers and put every signal handler back as it was before learner code:
+    (timers that were armed, handlers that were changed)."""
+    import signal
+
+    timers = []
+    for name in TIMER_SIGNALS:  # a timer firing between these steps must find no handler
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is not watch.signals.get(number):
+            signal.signal(number, signal.SIG_IGN)
+    for name in ("ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF"):
+        which = getattr(signal, name, None)
+        if which is not None and signal.getitimer(which)[0] > 0:
+            signal.setitimer(which, 0)
+            timers.append(name)
+    if hasattr(signal, "alarm") and signal.alarm(0) > 0:
+        timers.append("alarm")
+    handlers = []
+    for number, handler in watch.signals.items():
+        if signal.getsignal(number) is not handler:
+            try:
+                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+            except (OSError, ValueError, TypeError):
+                continue
+            handlers.append(signal.Signals(number).name)
+    return timers, handlers
+
+
+def _reset_tracing(watch: _Watch) -> list[str]:
+    found = []
+    watch.busy = True
+    try:
+        if sys.gettrace() is not watch.trace[0]:
+            sys.settrace(watch.trace[0])
+            found.append("sys.settrace")
+        if sys.getprofile() is not watch.trace[1]:
+            sys.setprofile(watch.trace[1])
+            found.append("sys.setprofile")
+    finally:
+        watch.busy = False
+    threading = threading_module()
+    for attribute, saved in zip(("_trace_hook", "_profile_hook"), watch.thread_hooks,
+                                strict=True):
+        if getattr(threading, attribute, None) is not saved:
+            setattr(threading, attribute, saved)
+            found.append(f"threading.{attribute}")
+    return found
+
+
+# -- delegation: a copy of the reference library behind what a test calls ------------------
+
+
+def _delegation(watch: _Watch, ns: dict, names: set[str], genuine: set[str]) -> list[str]:
+    """What the test's names lead to (learner functions and classes, the globals, closures and
+    defaults they use, their bases, attributes of ``course`` modules they name) that is the
+    reference library doing the exercise: a copy of ``course`` code (run from its source file,
+    or its bytecode copied), or ``course``'s own function or class of the same name as the
+    learner's (``softmax = course.functions.softmax``, ``class Dropout(course.layers.Dropout)``).
+    Other ``course`` objects (data helpers) are not delegation. ``genuine``: names the locked
+    cells bound, not the learner's."""
+    found: list[str] = []
+    seen: set[int] = set()
+    # (label, object, the learner names it was reached from, names its referrer used)
+    todo: list[tuple[str, Any, frozenset[str], frozenset[str]]] = [
+        (n, ns[n], frozenset({n}), frozenset()) for n in sorted(names - genuine) if n in ns]
+    while todo and len(seen) < 5000:
+        label, obj, owners, used = todo.pop()
+        if isinstance(obj, types.MethodType | staticmethod | classmethod):
+            todo.append((label, obj.__func__, owners, used))
+            continue
+        if isinstance(obj, property):
+            todo += [(label, f, owners, used) for f in (obj.fget, obj.fset, obj.fdel) if f]
+            continue
+        if id(obj) in watch.genuine or id(obj) in watch.genuine_classes:
+            name = getattr(obj, "__name__", "")
+            if name in owners:
+                where = f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', name)}"
+                found.append(f"{label} uses {where}")
+            continue
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, types.FunctionType):
+            mine = owners | {obj.__name__}
+            for code in _codes(obj.__code__):
+                if watch.in_course(code.co_filename) and id(code) not in watch.genuine_code:
+                    found.append(f"{label} runs a copy of {os.path.basename(code.co_filename)}")
+                    break
+                origin = watch.reference.get(_code_key(code)) if watch.copies else None
+                if origin is not None and id(code) not in watch.genuine_code:
+                    found.append(f"{label} has the bytecode of {origin}")
+                    break
+            for code in _codes(obj.__code__):
+                same = _attributes_looked_up(code) & mine & watch.course_names
+                if same:  # softmax() returning sys.modules[...].softmax(x)
+                    found.append(f"{label} looks up the course's {', '.join(sorted(same))}")
+                    break
+            scope = obj.__globals__
+            referenced = frozenset(n for code in _codes(obj.__code__) for n in code.co_names)
+            todo += [(name, scope[name], mine, referenced) for name in sorted(referenced)
+                     if name in scope and name != "__builtins__"]
+            for cell in obj.__closure__ or ():
+                try:
+                    todo.append((label, cell.cell_contents, mine, referenced))
+                except ValueError:
+                    pass
+            todo += [(label, d, mine, referenced) for d in obj.__defaults__ or ()]
+        elif isinstance(obj, type):
+            mine = owners | {obj.__name__}
+            if _is_heap_type(obj):
+                todo += [(f"{obj.__name__}.{k}", v, mine | {k}, used)
+                         for k, v in vars(obj).items()]
+            todo += [(obj.__name__, base, mine, used) for base in obj.__bases__]
+        elif isinstance(obj, types.ModuleType):
+            path = getattr(obj, "__file__", None)
+            if watch.in_course(path) and sys.modules.get(obj.__name__) is not obj:
+                found.append(f"{label} is a copy of the module {os.path.basename(path)}")
+            elif obj.__name__.split(".")[0] == "course":  # the attributes the referrer names
+                todo += [(f"{obj.__name__}.{n}", getattr(obj, n), owners, used)
+                         for n in sorted(used) if isinstance(getattr(obj, n, None),
+                                                             types.ModuleType | type
+                                                             | types.FunctionType)]
+        elif isinstance(obj, dict | list | tuple) and len(obj) <= MAX_WALKED_ITEMS:
+            items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+            todo += [(f"{label}[{k!r}]", v, owners, used) for k, v in items
+                     if isinstance(v, types.FunctionType | type | types.ModuleType | dict)]
+        elif type(obj).__module__ not in ("builtins", "numpy") and _is_heap_type(type(obj)):
+            todo.append((label, type(obj), owners, used))
+    return list(dict.fromkeys(found))
+
+
+def _attributes_looked_up(code: types.CodeType) -> set[str]:
+    """Names ``code`` reads as attributes (``something.softmax``), not as globals."""
+    return {ins.argval for ins in dis.get_instructions(code)
+            if ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and isinstance(ins.argval, str)}
+
+
+def _loaded_names(tree: ast.AST) -> set[str]:
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def _imported_names(source: str) -> set[str]:
+    """Names the locked setup cells bind by import (fixture loads are fresh objects anyway)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found |= {a.asname or a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            found |= {a.asname or a.name for a in node.names if a.name != "*"}
+    return found
+
+
+# -- the entry points: the prologue of the first code cell, each test cell, the verdict ---------
+
+
 class _State:
     snapshot: Snapshot | None = None
+    watch: _Watch | None = None
     current: str | None = None  # token of the test cell whose enter ran last
     undone: dict[str, list[str]] = {}  # token -> helpers put back before that test cell
+    during: dict[str, list[str]] = {}  # token -> what learner code did while the test ran
+    notes: dict[str, list[str]] = {}  # token -> neutral notes (signal handlers reset)
+    rebound: dict[str, list[str]] = {}  # token -> the locked cells' names rebound by learner code
+    tests = 0
 
 
 _STATE = _State()
@@ -477,33 +924,151 @@ def _shell() -> Any:
     return get_ipython()
 
 
+def _no_tqdm_monitor() -> None:
+    """tqdm's monitor thread would otherwise be a thread started after the snapshot."""
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is not None:
+        tqdm.tqdm.monitor_interval = 0
+
+
 def enter(token: str | None = None, rebind: str = "", memory_limit: int = 0) -> None:
-    """First call: preload and snapshot. With a ``token`` (a test cell): restore, then rebind."""
+    """First call: preload, snapshot, audit hook. With a ``token`` (a test cell): restore, stop
+    what learner code left running, then rebind the locked cells' imports in the notebook."""
     state = _STATE
     if state.snapshot is None:
         _limit_memory(memory_limit)
         _preload()
+        _no_tqdm_monitor()
         state.snapshot = Snapshot(_shell())
+        state.watch = _Watch(state.snapshot)
+        sys.addaudithook(_audit)
     if token is None:
         return
-    snapshot = state.snapshot
+    snapshot, watch = state.snapshot, state.watch
     helpers, pipeline = snapshot.diff()
     snapshot.restore()
     shadows = snapshot.clean_user_namespace()
-    state.undone[token] = helpers + [f"{name} (shadowed in the notebook)" for name in shadows]
+    undone = helpers + [f"{name} (shadowed in the notebook)" for name in shadows]
+    undone += [f"{name} (tracing)" for name in _reset_tracing(watch)]
+    timers, handlers = _quiet_signals(watch)
+    undone += [f"{name} (interval timer armed)" for name in timers]
+    notes = [f"signal handler reset before the test: {name}" for name in handlers]
+    threads = _learner_threads(watch)
+    alive = _stop_threads(watch, threads) if threads else {}
+    undone += [f"thread {name} (running learner code)" for name in threads.values()]
+    state.undone[token] = undone
+    state.notes[token] = notes
+    state.during[token] = []
     state.current = token
     if snapshot.shell is not None and rebind:
-        exec(compile(rebind, "<dlcourse: the notebook's imports>", "exec"), snapshot.shell.user_ns)
+        exec(compile(rebind, SETUP_FILE, "exec"), snapshot.shell.user_ns)
     if pipeline:
         raise TamperError(
             "改ざんの疑い (tamper suspected): IPython のセル実行の仕組みが変更されていたため、"
             f"このテストは採点できません: {', '.join(sorted(set(pipeline)))}"
         )
+    if alive:
+        raise TamperError(
+            "改ざんの疑い (tamper suspected): 解答のスレッド (thread) が動き続けているため、"
+            f"このテストは採点できません: {', '.join(alive.values())}。"
+            "スレッドはテストの前に join してください。"
+        )
+
+
+def _show_error(shell: Any, error: BaseException, tb: Any) -> None:
+    """The error as a cell error output: the test's own frames only (not this module's, nor the
+    one-line cell that called it, which holds the test's source)."""
+    if shell is None:
+        raise error.with_traceback(tb)
+    shell.showtraceback((type(error), error, tb))
+
+
+def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
+    """Run a test cell's ``source`` in a namespace of its own: a copy of the notebook's names
+    with the locked cells' imports bound to the genuine objects. Learner code can rebind the
+    notebook's names (``global check_close``, from a thread or a signal handler): not the
+    test's. Names the test binds are copied back for the cells after it. The value of a final
+    expression is returned (IPython shows it, as for a plain cell)."""
+    state = _STATE
+    shell = _shell()
+    try:
+        enter(token, "", memory_limit)
+    except TamperError as error:
+        _show_error(shell, error, None)
+        return None
+    watch = state.watch
+    user_ns = shell.user_ns if shell is not None else {}
+    ns = dict(user_ns)
+    ns["__builtins__"] = builtins
+    exec(compile(rebind, SETUP_FILE, "exec"), ns)
+    genuine = {n: ns[n] for n in _imported_names(rebind) if n in ns}
+    before = {n: user_ns.get(n, _MISSING) for n in genuine}
+    rebound = [n for n, v in before.items() if v is not _MISSING and v is not genuine[n]]
+    state.rebound[token] = rebound
+    start = dict(ns)
+
+    state.tests += 1
+    filename = TEST_FILE.format(n=state.tests)
+    transformed = shell.transform_cell(source) if shell is not None else source
+    import linecache
+
+    linecache.cache[filename] = (len(transformed), None, transformed.splitlines(True), filename)
+    result = None
+    watch.refused = []
+    try:
+        tree = ast.parse(transformed, filename)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        body = compile(tree, filename, "exec")
+        tail = compile(ast.Expression(last.value), filename, "eval") if last else None
+        watch.testing = True
+        try:
+            exec(body, ns)
+            if tail is not None:
+                result = eval(tail, ns)
+        finally:
+            watch.testing = False
+    except BaseException as error:  # noqa: BLE001 (the cell's error, shown as IPython would)
+        tb = error.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        _show_error(shell, error, tb)
+        result = None
+    during = [f"{what} (refused)" for what in dict.fromkeys(watch.refused)]
+    during += [f"{n} (rebound while the test ran)" for n, v in before.items()
+               if user_ns.get(n, _MISSING) is not v]
+    timers, handlers = _quiet_signals(watch)
+    during += [f"{n} (interval timer armed)" for n in timers]
+    during += [f"signal handler {n} (set)" for n in handlers]
+    during += [f"{n} (tracing)" for n in _reset_tracing(watch)]
+    during += [f"thread {n} (started)" for n in _learner_threads(watch).values()]
+    try:
+        bound = {k for k, v in ns.items() if k not in start or start[k] is not v}
+        ours = set(genuine) | bound | (set(start) - set(user_ns))  # not the learner's names
+        delegation = _delegation(watch, ns, _loaded_names(ast.parse(transformed)), ours)
+    except SyntaxError:
+        delegation = []
+    state.during[token] = during + [f"delegation: {d}" for d in delegation]
+    for key, value in ns.items():
+        if key != "__builtins__" and (key not in start or start[key] is not value):
+            user_ns[key] = value
+    user_ns.update(genuine)  # as the locked cells bound them, for the cells after this one
+    if delegation:
+        _show_error(shell, TamperError(
+            "改ざんの疑い (tamper suspected): 参照ライブラリ (course) の実装をそのまま使っている "
+            f"(delegation) ため、このテストは採点できません: {', '.join(delegation)}。"
+            "自分で実装してください。"), None)
+        return None
+    if during:
+        _show_error(shell, TamperError(
+            "改ざんの疑い (tamper suspected): テストの実行中に解答のコードがテストに干渉しました "
+            f"(interference)。このテストは採点できません: {', '.join(during)}"), None)
+        return None
+    return result
 
 
 def verdict(token: str) -> str:
     """JSON for the grader: did this test cell's ``enter`` run, what changed while it ran (and
-    was put back), what was put back before it."""
+    was put back), what learner code did during it, what was put back before it."""
     state = _STATE
     entered = state.snapshot is not None and state.current == token
     changed: list[str] = []
@@ -512,5 +1077,9 @@ def verdict(token: str) -> str:
         changed = sorted(set(helpers + pipeline))
         state.snapshot.restore()
     state.current = None
+    copies = list(state.watch.copies) if state.watch is not None else []
     return json.dumps({"entered": entered, "changed": changed,
-                       "undone": sorted(set(state.undone.pop(token, [])))})
+                       "during": state.during.pop(token, []),
+                       "undone": sorted(set(state.undone.pop(token, []))),
+                       "notes": state.notes.pop(token, []), "copies": copies,
+                       "rebound": state.rebound.pop(token, [])})

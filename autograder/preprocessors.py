@@ -9,7 +9,11 @@
 - ``ClearHiddenTestsAndTracebacks``: nbgrader's ``ClearHiddenTests`` for feedback. Stripping the
   hidden region from the cell source is not enough: IPython's traceback of a failed hidden assert
   prints the hidden lines again. In a cell that had hidden tests the traceback is cut to the
-  error's name and message (our messages are written for the learner).
+  error's name and message (our messages are written for the learner). Learner text never
+  breaks it: a "### BEGIN HIDDEN TESTS" without its end (or nested) in a learner's cell hides the
+  rest of that cell instead of failing the whole feedback. And no output shows hidden tests: an
+  output quoting a line of a hidden region (a learner cell that printed ``In`` / ``_ih``, where
+  the executed test cells are) or a hidden-test marker is replaced by a note.
 """
 
 from __future__ import annotations
@@ -18,10 +22,14 @@ from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
-from traitlets import List
+from traitlets import Bool, List
 
 from autograder.preflight import free_cell_id
 
+OUTPUT_NOTE = (
+    "(非公開テスト (hidden tests) の内容を含むため、この出力は省略しています)\n"
+)
+MIN_HIDDEN_LINE = 8  # characters: a shorter hidden line ("pass", ")") proves nothing in an output
 TRACEBACK_NOTE = (
     "(非公開テスト (hidden tests) を含むセルのため、"
     "トレースバック (traceback) は省略しています)"
@@ -72,6 +80,53 @@ class ClearHiddenTestsAndTracebacks(ClearHiddenTests):
     display_data_priority = List(
         NbGraderPreprocessor.class_traits()["display_data_priority"].default()
     ).tag(config=True)
+    # A learner's cell with the marker text is hidden from where it starts, not an error that
+    # fails the whole page (upstream raises for a hidden region outside a grade cell).
+    enforce_metadata = Bool(False).tag(config=True)
+
+    def _hidden_lines(self, source: str) -> list[str]:
+        """The lines of ``source``'s hidden regions (an unclosed region runs to the end)."""
+        found, inside = [], False
+        for line in source.split("\n"):
+            if self.begin_test_delimeter in line:
+                inside = True
+            elif self.end_test_delimeter in line:
+                inside = False
+            elif inside:
+                found.append(line)
+        return found
+
+    def _remove_hidden_test_region(self, cell: NotebookNode) -> bool:
+        lines = cell.source.split("\n")
+        hidden = set(self._hidden_lines(cell.source))
+        removed = self.begin_test_delimeter in cell.source
+        kept, inside = [], False
+        for line in lines:
+            if self.begin_test_delimeter in line:
+                inside = True
+            elif self.end_test_delimeter in line:
+                inside = False
+            elif not inside:
+                kept.append(line)
+        if removed or hidden:
+            cell.source = "\n".join(kept)
+        return removed
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict
+                   ) -> tuple[NotebookNode, ResourcesDict]:
+        self._secrets = {self.begin_test_delimeter, self.end_test_delimeter}
+        for cell in nb.cells:
+            self._secrets |= {line.strip() for line in self._hidden_lines(cell.source)
+                              if len(line.strip()) >= MIN_HIDDEN_LINE}
+        return super().preprocess(nb, resources)
+
+    def _quotes_hidden(self, output: NotebookNode) -> bool:
+        parts = [str(output.get("text", "")), str(output.get("evalue", "")),
+                 *map(str, output.get("traceback", []) or [])]
+        parts += [v if isinstance(v, str) else str(v)
+                  for v in (output.get("data") or {}).values()]
+        text = "\n".join(parts)
+        return any(secret in text for secret in self._secrets)
 
     def preprocess_cell(
         self, cell: NotebookNode, resources: ResourcesDict, cell_index: int
@@ -82,4 +137,8 @@ class ClearHiddenTestsAndTracebacks(ClearHiddenTests):
             for output in cell.outputs:
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}", TRACEBACK_NOTE]
+        if cell.cell_type == "code":
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=OUTPUT_NOTE)
+                            if self._quotes_hidden(output) else output
+                            for output in cell.get("outputs", [])]
         return cell, resources

@@ -150,15 +150,17 @@ class Session:
         return self._run(Autograde, assignment_id=day, student_id=student, notebook_id=notebook,
                          **where)
 
-    def generate_feedback(self, day: str, student: str) -> Outcome:
-        """nbgrader GenerateFeedback: feedback HTML for one student's autograded notebooks."""
+    def generate_feedback(self, day: str, student: str, notebook: str = "*") -> Outcome:
+        """nbgrader GenerateFeedback: feedback HTML for one student's autograded notebook
+        (``*``: all of them; one failure then fails them all)."""
         from nbgrader.converters import GenerateFeedback
         from traitlets.config import Config
 
         config = Config()
         config.HTMLExporter.template_name = "feedback"
         self.api.update_config(config)
-        return self._run(GenerateFeedback, assignment_id=day, student_id=student)
+        return self._run(GenerateFeedback, assignment_id=day, student_id=student,
+                         notebook_id=notebook)
 
     def recorded_notebooks(self, day: str) -> set[str] | None:
         """Notebooks of ``day`` in the gradebook (None: ``day`` was never recorded there)."""

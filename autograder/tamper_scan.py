@@ -3,8 +3,10 @@
 The guard (``autograder.guard``) undoes and detects tampering at run time; code written against
 the guard itself can slip past a guard that lives in the learner's own process. This static scan
 reads the cells a learner can edit (solution cells, cells without locked nbgrader metadata) and
-lists what reaches into the interpreter, IPython or the course's modules, so that the instructor
-sees "tamper suspected (code): ..." in the report. No answer in this course needs any of it.
+lists what reaches into the interpreter, IPython or the course's modules, or out to files, the
+network and other processes (which the sandbox, ``autograder.sandbox``, walls off), so that the
+instructor sees "tamper suspected (code): ..." in the report. No answer in this course needs any
+of it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ import ast
 from nbformat.notebooknode import NotebookNode
 
 MODULES = {"builtins", "ctypes", "gc", "inspect", "importlib", "IPython", "ipykernel",
-           "autograder.guard", "signal", "resource", "subprocess", "sqlite3", "shutil"}
+           "autograder.guard", "signal", "resource", "subprocess", "sqlite3", "shutil",
+           # the file system, the network and other processes (autograder.sandbox walls them
+           # off; an answer reaching for them is still worth the instructor's look)
+           "os", "posix", "pathlib", "glob", "socket", "multiprocessing", "urllib", "http",
+           "psycopg2", "sqlalchemy", "pty", "fcntl", "mmap"}
 NAMES = {"__builtins__", "get_ipython", "globals", "__import__", "exec", "eval", "compile",
-         "setattr", "delattr"}
+         "setattr", "delattr", "open"}
 ATTRIBUTES = {"__code__", "__globals__", "__closure__", "__defaults__", "__kwdefaults__",
               "cell_contents", "_implementation", "f_globals", "f_locals", "f_back", "_getframe",
               "settrace", "setprofile", "modules", "_exit", "kill", "system", "__class__",

@@ -19,8 +19,15 @@ cell without an error output scores its points) must match expected.json too, wh
 the same test code.
 
     python -m bench.grading                                   40 students, --workers 1 and 2
+    python -m bench.grading --students 6 --dask 1 2           and on 1 and 2 Dask workers
     python -m bench.grading --students 4 --notebooks 4_4_weight_decay --floor-sample 3
     python -m bench --only grading [--tiny]                   as rows of the bench tables
+    python -m bench.grading --students 3 --sandbox-cost 3     the sandbox's cost per notebook
+
+``--dask N ...`` (issue 13) also times ``grade day4 --scheduler ADDRESS`` on a Dask cluster of
+real processes on loopback (``bench.dask_cluster``: ``dask scheduler`` and N ``dask worker``
+processes with one thread each, started before the clock starts), on the same cohort and with
+the same check of the points: the Dask path's cost per notebook next to local processes.
 
 Kernels run with one BLAS thread (``ONE_THREAD``) and in quick mode (nbgrader sets
 ``NBGRADER_EXECUTION`` while grading; the floor sets it too).
@@ -89,10 +96,16 @@ class GradeRun:
     notebook_seconds: dict[str, dict[str, float]]  # student -> notebook -> the grader's time
     load_before: tuple[float, float, float] | None
     load_after: tuple[float, float, float] | None
+    dask: bool = False  # --scheduler on a local Dask cluster of ``workers`` workers
 
     @property
     def per_minute(self) -> float:
         return 60.0 * self.notebooks / self.seconds
+
+    @property
+    def command(self) -> str:
+        return (f"grade {DAY} --scheduler (Dask, {self.workers} worker(s))" if self.dask
+                else f"grade {DAY} --workers {self.workers}")
 
 
 @dataclass
@@ -197,24 +210,39 @@ def grade_mismatches(got: Scores, expected: Scores) -> list[str]:
 
 
 def grade_cohort(cohort: Cohort, workers: int, repo: Path = REPO,
-                 keep: Path | None = None) -> tuple[GradeRun, Scores]:
-    """Collect ``cohort`` into a fresh workspace and time ``grade day4 --workers N``.
+                 keep: Path | None = None, dask: bool = False, sandbox: str | None = None
+                 ) -> tuple[GradeRun, Scores]:
+    """Collect ``cohort`` into a fresh workspace and time ``grade day4 --workers N`` (``dask``:
+    ``grade day4 --scheduler`` on a local Dask cluster of N workers, started beforehand;
+    ``sandbox``: the ``--sandbox`` mode).
 
     Raises ``WrongGrades`` when a cell's points differ from expected.json. ``keep``: use this
     (new) folder as the workspace and leave it behind.
     """
     workspace = keep or Path(tempfile.mkdtemp(prefix="dlc-bench-grading-"))
+    cluster = None
     try:
         done = _autograder(repo, workspace, "collect", DAY, str(cohort.returned))
         if done.returncode != 0:
             raise _failed("collect", done)
+        how = ["--workers", str(workers)]
+        if dask:
+            from bench.dask_cluster import LocalDaskCluster
+
+            cluster = LocalDaskCluster(workspace / "dask")
+            cluster.start_scheduler()
+            for i in range(workers):
+                cluster.add_worker(f"w{i + 1}", {"DLCOURSE_COURSE_ROOT": str(repo)}, wait=False)
+            cluster.wait_for_workers({f"w{i + 1}" for i in range(workers)})
+            how = ["--scheduler", cluster.address]
         load_before = load_average()
         start = time.perf_counter()
-        done = _autograder(repo, workspace, "grade", DAY, "--workers", str(workers))
+        mode = ("--sandbox", sandbox) if sandbox else ()
+        done = _autograder(repo, workspace, *mode, "grade", DAY, *how)
         seconds = time.perf_counter() - start
         load_after = load_average()
         if done.returncode != 0:
-            raise _failed(f"grade {DAY} --workers {workers}", done)
+            raise _failed(f"grade {DAY} {' '.join(how)}", done)
         graded = re.search(r"graded (\d+) of (\d+) notebooks", done.stdout)
         total = len(cohort.variants) * len(day_notebooks(repo))
         if graded is None or graded.groups() != (str(total), str(total)):
@@ -231,9 +259,12 @@ def grade_cohort(cohort: Cohort, workers: int, repo: Path = REPO,
             student: {name: float(status[student][name].seconds or 0.0) for name in notebooks}
             for student, notebooks in cohort.variants.items()
         }
-        run = GradeRun(workers, cohort.notebooks, seconds, per_notebook, load_before, load_after)
+        run = GradeRun(workers, cohort.notebooks, seconds, per_notebook, load_before, load_after,
+                       dask)
         return run, scores
     finally:
+        if cluster is not None:
+            cluster.stop()
         if keep is None:
             shutil.rmtree(workspace, ignore_errors=True)
 
@@ -333,20 +364,22 @@ def measure_floor(cohort: Cohort, run: GradeRun, size: int,
 
 def run_bench(students: int, notebooks: list[str] | None = None,
               workers: tuple[int, ...] = WORKERS, floor_size: int = 18, repo: Path = REPO,
-              say: Callable[..., None] = print) -> GradingBench:
-    """Everything: the cohort, one timed run per worker count, the floor."""
+              say: Callable[..., None] = print,
+              dask_workers: tuple[int, ...] = ()) -> GradingBench:
+    """Everything: the cohort, one timed run per worker count (local processes, then Dask
+    workers), the floor."""
     with tempfile.TemporaryDirectory(prefix="dlc-bench-cohort-") as scratch:
         cohort = make_cohort(Path(scratch), students, notebooks, repo)
         say(f"{students} students x {cohort.notebooks // students} notebook(s) of {DAY}: "
             f"{cohort.notebooks} notebooks", flush=True)
         runs: list[GradeRun] = []
         scores_by_run: list[Scores] = []
-        for n in workers:
-            run, scores = grade_cohort(cohort, n, repo)
+        for n, dask in [*[(n, False) for n in workers], *[(n, True) for n in dask_workers]]:
+            run, scores = grade_cohort(cohort, n, repo, dask=dask)
             runs.append(run)
             scores_by_run.append(scores)
-            say(f"  grade {DAY} --workers {n}: {run.seconds:.1f} s, "
-                f"{run.per_minute:.1f} notebooks/min", flush=True)
+            say(f"  {run.command}: {run.seconds:.1f} s, {run.per_minute:.1f} notebooks/min "
+                f"(load {_load(run.load_before)} → {_load(run.load_after)})", flush=True)
         if any(s != scores_by_run[0] for s in scores_by_run):
             raise WrongGrades("the worker counts gave different grades")
         bench = GradingBench(students, cohort.notebooks, runs)
@@ -361,11 +394,50 @@ def run_bench(students: int, notebooks: list[str] | None = None,
     return bench
 
 
+def sandbox_cost(students: int, notebooks: list[str] | None, rounds: int, repo: Path = REPO,
+                 say: Callable[..., None] = print) -> dict:
+    """``grade --workers 1`` of one cohort with ``--sandbox off`` and ``--sandbox require``,
+    ``rounds`` times each, alternating (off first in even rounds): per run its wall time and the
+    median of the grader's per-notebook seconds; the cost is the ratio of the medians over all
+    runs of each mode."""
+    found: dict = {"students": students, "rounds": rounds, "runs": []}
+    with tempfile.TemporaryDirectory(prefix="dlc-bench-cohort-") as scratch:
+        cohort = make_cohort(Path(scratch), students, notebooks, repo)
+        found["notebooks"] = cohort.notebooks
+        for r in range(rounds):
+            for mode in ("off", "require") if r % 2 == 0 else ("require", "off"):
+                run, _ = grade_cohort(cohort, 1, repo, sandbox=mode)
+                seconds = [v for per in run.notebook_seconds.values() for v in per.values()]
+                found["runs"].append({"sandbox": mode, "wall": run.seconds,
+                                      "per_notebook": seconds,
+                                      "median": statistics.median(seconds),
+                                      "load": [run.load_before, run.load_after]})
+                say(f"  round {r + 1} --sandbox {mode}: {run.seconds:.1f} s, per notebook "
+                    f"median {statistics.median(seconds):.2f} s, load "
+                    f"{_load(run.load_before)} -> {_load(run.load_after)}", flush=True)
+    for mode in ("off", "require"):
+        every = [v for run in found["runs"] if run["sandbox"] == mode
+                 for v in run["per_notebook"]]
+        found[mode] = {"median": statistics.median(every), "min": min(every), "max": max(every),
+                       "run_medians": [run["median"] for run in found["runs"]
+                                       if run["sandbox"] == mode]}
+    found["ratio"] = found["require"]["median"] / found["off"]["median"]
+    return found
+
+
 # -- tables ----------------------------------------------------------------------------------
 
 
 def _load(load: tuple[float, float, float] | None) -> str:
     return "unknown" if load is None else " / ".join(f"{v:.2f}" for v in load)
+
+
+def _total(run: GradeRun) -> float:
+    return sum(s for nbs in run.notebook_seconds.values() for s in nbs.values())
+
+
+def _change(value: float, base: float) -> str:
+    return f"{100.0 * (value / base - 1.0):+.1f} %"
 
 
 def markdown(bench: GradingBench) -> str:
@@ -381,9 +453,17 @@ def markdown(bench: GradingBench) -> str:
     ]
     for run in bench.runs:
         total = sum(s for nbs in run.notebook_seconds.values() for s in nbs.values())
-        lines.append(f"| `grade {DAY} --workers {run.workers}` | {run.seconds:.1f} s | "
+        lines.append(f"| `{run.command}` | {run.seconds:.1f} s | "
                      f"{run.per_minute:.1f} | {base.seconds / run.seconds:.2f} | {total:.1f} s | "
                      f"{_load(run.load_before)} → {_load(run.load_after)} |")
+    local = {run.workers: run for run in bench.runs if not run.dask}
+    pairs = [(run, local[run.workers]) for run in bench.runs if run.dask and run.workers in local]
+    if pairs:
+        lines += ["", "The Dask path against local processes with as many workers (wall time, and "
+                  "the sum of the grader's per-notebook times):", ""]
+        for dask, run in pairs:
+            lines.append(f"- {run.workers} worker(s): wall {_change(dask.seconds, run.seconds)}, "
+                         f"per-notebook time {_change(_total(dask), _total(run))}")
     if bench.floor:
         lines += [
             "",
@@ -436,9 +516,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="hand in only these Day 4 notebooks (default: all six)")
     parser.add_argument("--workers", type=int, nargs="+", default=list(WORKERS),
                         help="worker counts to time, the first is the baseline (default 1 2)")
+    parser.add_argument("--dask", type=int, nargs="*", default=[], metavar="N",
+                        help="also time grade --scheduler on a local Dask cluster of N workers, "
+                        "for each N (e.g. --dask 1 2)")
     parser.add_argument("--floor-sample", type=int, default=SIZES["full"][2],
                         help="notebooks to run for the floor, 0: none (default %(default)s: "
                         "every notebook x variant)")
+    parser.add_argument("--sandbox-cost", type=int, metavar="ROUNDS", default=0,
+                        help="instead: grade the cohort with --workers 1, --sandbox off and "
+                        "require alternately, ROUNDS times each; print the cost per notebook")
     parser.add_argument("--json", help="write the results to this JSON file")
     parser.add_argument("--markdown", help="write the tables to this Markdown file")
     return parser.parse_args(argv)
@@ -452,7 +538,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"dlcourse grading bench, {time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} "
           f"cores, load average {_load(load_average())}", flush=True)
-    bench = run_bench(args.students, args.notebooks, tuple(args.workers), args.floor_sample)
+    if args.sandbox_cost:
+        cost = sandbox_cost(args.students, args.notebooks, args.sandbox_cost)
+        print(f"per notebook, median: --sandbox off {cost['off']['median']:.2f} s "
+              f"(runs {cost['off']['run_medians']}), require {cost['require']['median']:.2f} s "
+              f"(runs {cost['require']['run_medians']}): ratio {cost['ratio']:.3f}")
+        print(f"Load average at the end: {_load(load_average())}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(cost, indent=2) + "\n")
+        return 0
+    bench = run_bench(args.students, args.notebooks, tuple(args.workers), args.floor_sample,
+                      dask_workers=tuple(args.dask))
     tables = markdown(bench)
     print()
     print(tables)

@@ -12,6 +12,12 @@ broadcast was *copied* along some axes, so its gradient is the *sum* over those 
 
 Notebook 4_5 builds batch normalisation and the weight-decay term from these nodes:
 ``batchnorm_graph_forward/backward`` and ``weight_decay_graph_forward/backward``.
+
+A graph can also be *data*: a list of ``(name, op, inputs)`` steps in forward order, e.g.
+``("xc", "Subtract", ["x", "mu"])``, where ``op`` is a key of ``OPS`` and ``inputs`` name graph
+inputs or earlier steps. ``run_graph`` evaluates such a list (forward, then backward from one
+output, adding the gradients where a value feeds several steps); the notebook's group works
+hand the learner such lists with blanks (``BLANK``) to complete, and draw them as figures.
 """
 
 from __future__ import annotations
@@ -183,18 +189,64 @@ class Scale(Node):
         return (self.c * dout,)
 
 
+class MatMul(Node):
+    """z = x @ W (x: (N, D), W: (D, M)).  dL/dx = dout @ W.T, dL/dW = x.T @ dout."""
+
+    def forward(self, x, W):
+        self.x, self.W = np.asarray(x), np.asarray(W)
+        return self.x @ self.W
+
+    def backward(self, dout):
+        return dout @ self.W.T, self.x.T @ dout
+
+
+class ReLU(Node):
+    """y = max(0, x).  dy/dx = 1 where x > 0, else 0."""
+
+    def forward(self, x):
+        self.mask = np.asarray(x) > 0
+        return np.where(self.mask, x, 0.0)
+
+    def backward(self, dout):
+        return (dout * self.mask,)
+
+
+class SoftmaxWithLoss(Node):
+    """L = mean cross-entropy of softmax(x) against labels t (N,).  dL/dx = (y - onehot(t)) / N.
+
+    The labels are data, not a variable: their "gradient" is None (nothing flows back to t).
+    """
+
+    def forward(self, x, t):
+        x = np.asarray(x, dtype=np.float64)
+        self.t = np.asarray(t).astype(int)
+        z = x - np.max(x, axis=1, keepdims=True)
+        logp = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+        self.y = np.exp(logp)
+        rows = np.arange(x.shape[0])
+        return np.asarray(-np.mean(logp[rows, self.t]))
+
+    def backward(self, dout):
+        n = self.y.shape[0]
+        dx = self.y.copy()
+        dx[np.arange(n), self.t] -= 1.0
+        return dout * dx / n, None
+
+
 # --------------------------------------------------------------------------------------------
 # Batch normalisation, node by node
 # --------------------------------------------------------------------------------------------
 
-#: The intermediate gradients of the BN backward pass under their slide names, in the order
-#: backprop reaches them (from the output towards x). ``batchnorm_graph_backward`` returns
-#: these keys next to the descriptive ones ("A1" is the same array as "dxhat", and so on).
+#: The lecture's A1..A4, in the lecture's notation: X_mu = X - mu (here "xc"),
+#: sigma' = sqrt(sigma^2 + eps) ("std"), X_std = X_mu * (1/sigma') ("xhat"),
+#: X_gamma = gamma * X_std ("gamma_xhat"), Y = X_gamma + beta ("out"). In the order backprop
+#: reaches them; ``batchnorm_graph_backward`` returns these keys next to the descriptive ones
+#: ("A1" is the same array as "dxhat", and so on). Every other intermediate keeps its d-name.
 BN_INTERMEDIATES = {
-    "A1": "dxhat: dL/dx_hat = gamma * dout, shape (N, D)",
-    "A2": "dvar:  dL/dvar, reached through x_hat -> istd -> std -> var, shape (1, D)",
-    "A3": "dxc:   dL/dxc = dxc_direct (through x_hat) + dxc_var (through var), shape (N, D)",
-    "A4": "dmu:   dL/dmu = -sum_n dxc, shape (1, D)",
+    "A1": "dxhat:      gamma * dL/dY, the gradient that reaches X_std, shape (N, D)",
+    "A2": "dxc_direct: (1/sigma') * A1, the direct path into X_mu, shape (N, D)",
+    "A3": "distd:      sum_n X_mu * A1, the gradient that reaches 1/sigma', shape (1, D)",
+    "A4": "dstd:       -(sigma')^-2 * A3, the gradient that reaches sigma', shape (1, D)",
 }
 
 
@@ -247,12 +299,13 @@ def batchnorm_graph_backward(
 
     dout: (N, D). Returns (dx (N, D), dgamma (D,), dbeta (D,), grads), where grads holds every
     intermediate gradient: "dxhat", "distd", "dstd", "dvar", "dxc_direct", "dxc_var", "dxc",
-    "dmu", "dx_direct", "dx_mean", and the slide names A1..A4 (see ``BN_INTERMEDIATES``):
-        A1 = dxhat = gamma * dout
-        A2 = dvar  = -1/2 (var + eps)**(-3/2) sum_n dxhat * xc
-        A3 = dxc   = dxhat / std  +  (2/N) xc * dvar
-        A4 = dmu   = -sum_n dxc          (the dvar part sums to 0, since sum_n xc = 0)
-        dx = dxc + dmu / N
+    "dmu", "dx_direct", "dx_mean", and the lecture's A1..A4 (see ``BN_INTERMEDIATES``):
+        A1 = dxhat      = gamma * dout                      (reaches X_std)
+        A2 = dxc_direct = A1 / std                          (direct path into X_mu)
+        A3 = distd      = sum_n xc * A1                     (reaches 1/sigma')
+        A4 = dstd       = -A3 / std**2                      (reaches sigma')
+        dvar = A4 / (2 std);  dxc = A2 + (2/N) xc * dvar;  dmu = -sum_n dxc
+        dx = dxc + dmu / N     (the dvar part of dmu is 0, since sum_n xc = 0)
     """
     node = cache["nodes"]
     dgamma_xhat, dbeta = node["out"].backward(dout)
@@ -280,7 +333,7 @@ def batchnorm_graph_backward(
         "dx_direct": dx_direct,
         "dx_mean": dx_mean,
     }
-    grads.update(A1=dxhat, A2=dvar, A3=dxc, A4=dmu)
+    grads.update(A1=dxhat, A2=dxc_direct, A3=distd, A4=dstd)
     return dx, dgamma, dbeta, grads
 
 
@@ -328,3 +381,85 @@ def weight_decay_graph_backward(dout: float, cache: dict) -> list[np.ndarray]:
         (dW,) = square.backward(dsquare)
         dweights.append(dW)
     return dweights
+
+
+# --------------------------------------------------------------------------------------------
+# Graphs as data: a list of (name, op, inputs) steps, evaluated forward and backward
+# --------------------------------------------------------------------------------------------
+
+#: A blank in a graph given as data, for the learner to fill in (an op or an input name).
+BLANK = "?"
+
+#: The ops a graph given as data may use: op name -> a function making a fresh node.
+#: "Mean" averages over the batch axis (axis 0, kept); "SumAll" sums every element to a scalar.
+OPS = {
+    "Add": Add,
+    "Subtract": Subtract,
+    "Multiply": Multiply,
+    "Square": Square,
+    "Sqrt": Sqrt,
+    "Reciprocal": Reciprocal,
+    "Mean": lambda: Mean(axis=0),
+    "SumAll": lambda: Sum(axis=None, keepdims=False),
+    "MatMul": MatMul,
+    "ReLU": ReLU,
+    "SoftmaxWithLoss": SoftmaxWithLoss,
+}
+
+Step = tuple[str, str, list[str]]
+
+
+def graph_problems(steps: list[Step], inputs: list[str]) -> list[str]:
+    """What keeps ``steps`` from being evaluated (blanks, unknown ops or names); [] if nothing.
+
+    steps: [(name, op, [input names])] in forward order; inputs: the graph's input names.
+    """
+    problems = []
+    known = set(inputs)
+    for i, step in enumerate(steps):
+        try:
+            name, op, args = step
+        except (TypeError, ValueError):
+            problems.append(f"step {i}: not a (name, op, inputs) triple: {step!r}")
+            continue
+        if op == BLANK or BLANK in list(args):
+            problems.append(f"{name}: a blank {BLANK!r} is left")
+        elif op not in OPS:
+            problems.append(f"{name}: unknown op {op!r} (one of {', '.join(OPS)})")
+        for arg in args:
+            if arg != BLANK and arg not in known:
+                problems.append(f"{name}: input {arg!r} is no graph input nor earlier step")
+        if name in known:
+            problems.append(f"{name}: the name is used twice")
+        known.add(name)
+    return problems
+
+
+def run_graph(
+    steps: list[Step], inputs: dict[str, Any], output: str, dout: Any = 1.0
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Evaluate a graph given as data: forward in the listed order, then backward from ``output``.
+
+    steps: [(name, op, [input names])]; inputs: graph input name -> value; output: the step
+    whose gradient starts as ``dout`` (1.0 for a scalar loss). Backward visits the steps in
+    reverse order; every node multiplies its upstream gradient by its local derivative, and a
+    value that feeds several steps receives the *sum* of their gradients.
+    Returns (values, grads): name -> forward value, name -> dL/dvalue (for every graph input and
+    step that the output depends on). Raises ValueError when ``graph_problems`` finds any.
+    """
+    problems = graph_problems(steps, list(inputs))
+    if problems:
+        raise ValueError("the graph cannot be evaluated: " + "; ".join(problems))
+    values = dict(inputs)
+    nodes = {}
+    for name, op, args in steps:
+        nodes[name] = OPS[op]()
+        values[name] = nodes[name].forward(*(values[a] for a in args))
+    grads: dict[str, np.ndarray] = {output: np.asarray(dout, dtype=np.float64)}
+    for name, _, args in reversed(steps):
+        if name not in grads:
+            continue  # the output does not depend on this step
+        for arg, grad in zip(args, nodes[name].backward(grads[name]), strict=True):
+            if grad is not None:
+                grads[arg] = grads[arg] + grad if arg in grads else grad
+    return values, grads

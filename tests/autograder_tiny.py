@@ -157,3 +157,54 @@ def make_guarded_course(tmp: Path, **limits: int) -> Course:
     nbformat.write(guarded_notebook(), source / f"{GUARDED}.ipynb")
     (tmp / "repo" / "assignments").mkdir()
     return Course.from_options(workspace=tmp / "grading", repo=tmp / "repo", timeout=20, **limits)
+
+
+# -- a notebook whose exercise is also in the reference library (the delegation tests) --------
+
+DELEGATE = "delegate"
+SOFTMAX = (
+    "def softmax(x):\n"
+    "    ### BEGIN SOLUTION\n"
+    "    x = np.asarray(x, dtype=float)\n"
+    "    e = np.exp(x - x.max(axis=-1, keepdims=True))\n"
+    "    return e / e.sum(axis=-1, keepdims=True)\n"
+    "    ### END SOLUTION"
+)
+DELEGATE_TESTS = {
+    "test_shape": ('check_shape("softmax(x)", softmax(np.zeros((2, 3))), (2, 3))', 1),
+    "test_rows": ("x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])\n"
+                  'check_close("softmax(x)", softmax(x), '
+                  "np.exp(x) / np.exp(x).sum(axis=1, keepdims=True))", 2),
+    # as Day 4's hidden tests do: the learner's own function, not the library's
+    "test_own": ("import course.functions\n"
+                 "assert softmax is not course.functions.softmax, "
+                 "'course.functions.softmax ではなく自分の実装を'\n"
+                 "_x = np.array([[0.5, -1.0]])\n"
+                 'check_close("softmax(x)", softmax(_x), np.exp(_x) / np.exp(_x).sum())', 2),
+}
+DELEGATE_POINTS = {grade_id: float(points) for grade_id, (_, points) in DELEGATE_TESTS.items()}
+DELEGATE_SETUP = "import numpy as np\nfrom autograder.checks import check_close, check_shape"
+
+
+def delegate_notebook() -> nbformat.NotebookNode:
+    """Setup (locked), the solution cell ``softmax``, three graded tests."""
+    cells = [
+        new_markdown_cell("# Delegate", metadata=_meta("intro"), id="intro"),
+        new_code_cell(DELEGATE_SETUP, metadata=_meta("setup"), id="setup"),
+        new_code_cell(SOFTMAX, metadata=_meta("softmax", solution=True, locked=False),
+                      id="softmax"),
+    ]
+    for grade_id, (source, points) in DELEGATE_TESTS.items():
+        cells.append(new_code_cell(source, metadata=_meta(grade_id, grade=True, points=points),
+                                   id=grade_id.replace("_", "-")))
+    return new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+def make_delegate_course(tmp: Path) -> Course:
+    """A course repo with ``solutions/day0/delegate.ipynb`` under ``tmp``."""
+    source = tmp / "repo" / "solutions" / DAY
+    source.mkdir(parents=True)
+    nbformat.write(delegate_notebook(), source / f"{DELEGATE}.ipynb")
+    (tmp / "repo" / "assignments").mkdir()
+    return Course.from_options(workspace=tmp / "grading", repo=tmp / "repo", timeout=20)

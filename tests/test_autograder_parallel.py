@@ -3,8 +3,9 @@ broken copies of the tiny course) graded by the command in two worker processes,
 into a real PostgreSQL server, with no error, no lost row and exactly the expected points.
 
 The PostgreSQL server is a throwaway one this module starts on loopback in a temporary folder
-(Debian's ``initdb``/``pg_ctl`` under /usr/lib/postgresql/*/bin, run as the ``postgres`` user when
-we are root: they refuse to run as root), or the server of ``$DLCOURSE_TEST_PG_URL``. The test
+(``bench.postgres.throwaway_server``: Debian's ``initdb``/``pg_ctl`` under
+/usr/lib/postgresql/*/bin, run as the ``postgres`` user when we are root: they refuse to run as
+root), or the server of ``$DLCOURSE_TEST_PG_URL``. The test
 is skipped, saying why, when neither is there or the driver (psycopg2) is not installed.
 """
 
@@ -12,23 +13,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
 from autograder_tiny import CUBE, DAY, POINTS, SQUARE, make_tiny_course, set_cell
-from local_port import free_port
 
 from autograder.collect import collect
 from autograder.gradebook import read_status
 from autograder.release import release
 from autograder.report import grade_table
 from autograder.samples import solution_code
+from bench.postgres import server_bin, throwaway_server
 
 pytestmark = pytest.mark.slow
 
@@ -109,11 +108,6 @@ def test_forty_students_with_two_workers_into_sqlite(tmp_path: Path):
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 
-def _pg_bin() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    return found[-1].parent if found else None
-
-
 @pytest.fixture(scope="module")
 def pg_url():
     """An empty PostgreSQL database (a throwaway server, or $DLCOURSE_TEST_PG_URL)."""
@@ -124,38 +118,11 @@ def pg_url():
     if os.environ.get(PG_URL_ENV):
         yield os.environ[PG_URL_ENV]
         return
-    bindir = _pg_bin()
-    if bindir is None:
+    if server_bin() is None:
         pytest.skip("no PostgreSQL server: /usr/lib/postgresql/*/bin/pg_ctl not found "
                     f"(apt-get install postgresql) and ${PG_URL_ENV} not set")
-    # Not under pytest's temporary folder: root's is closed to the postgres user.
-    base = Path(tempfile.mkdtemp(prefix="dlc-pg-"))
-    data = base / "data"
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # initdb and postgres refuse to run as root
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-        base.chmod(0o755)
-        shutil.chown(base, user="postgres")
-    port = free_port()
-    run = {"check": True, "capture_output": True, "timeout": 60}
-    subprocess.run([*as_postgres, str(bindir / "initdb"), "-D", str(data), "-A", "trust",
-                    "-U", "postgres", "--no-sync"], **run)
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c fsync=off"
-    subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
-                    "-w", "-l", str(data / "server.log"), "start"], **run)
-    try:
-        url = f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text("CREATE DATABASE dlcourse_test"))
-        engine.dispose()
-        yield url.rsplit("/", 1)[0] + "/dlcourse_test"
-    finally:
-        subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "-w", "stop"], capture_output=True, timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+    with throwaway_server() as url:
+        yield url
 
 
 def test_forty_students_with_two_workers_into_postgresql(tmp_path: Path, pg_url: str):

@@ -5,23 +5,30 @@ import pytest
 
 from course.gradcheck import THRESHOLDS, numerical_gradient, rel_error
 from course.graph import (
+    BLANK,
     BN_INTERMEDIATES,
     Add,
     Broadcast,
+    MatMul,
     Mean,
     Multiply,
     Reciprocal,
+    ReLU,
     Scale,
+    SoftmaxWithLoss,
     Sqrt,
     Square,
     Subtract,
     Sum,
     batchnorm_graph_backward,
     batchnorm_graph_forward,
+    graph_problems,
+    run_graph,
     unbroadcast,
     weight_decay_graph_backward,
     weight_decay_graph_forward,
 )
+from course.layers import SoftmaxWithLoss as LayerSoftmaxWithLoss
 
 EPS = 1e-5
 
@@ -237,9 +244,27 @@ def test_bn_graph_slide_names_alias_the_documented_gradients(bn_inputs):
     _, cache = batchnorm_graph_forward(x, gamma, beta, eps=EPS)
     *_, grads = batchnorm_graph_backward(dout, cache)
     assert set(BN_INTERMEDIATES) == {"A1", "A2", "A3", "A4"}
-    for slide_name, descriptive in [("A1", "dxhat"), ("A2", "dvar"), ("A3", "dxc"), ("A4", "dmu")]:
+    pairs = [("A1", "dxhat"), ("A2", "dxc_direct"), ("A3", "distd"), ("A4", "dstd")]
+    for slide_name, descriptive in pairs:
         assert grads[slide_name] is grads[descriptive]
         assert BN_INTERMEDIATES[slide_name].startswith(descriptive + ":")
+
+
+def test_bn_graph_a1_to_a4_are_the_lectures(bn_inputs):
+    # The lecture: X_mu = X - mu, sigma' = sqrt(sigma^2 + eps), X_std = X_mu (1/sigma'),
+    # A1 = gamma dL/dY, A2 = (1/sigma') A1, A3 = sum_n X_mu A1, A4 = -(sigma')^-2 A3.
+    x, gamma, beta, dout = bn_inputs
+    _, cache = batchnorm_graph_forward(x, gamma, beta, eps=EPS)
+    *_, grads = batchnorm_graph_backward(dout, cache)
+    x_mu = x - x.mean(axis=0)
+    sigma = np.sqrt(x.var(axis=0) + EPS)
+    a1 = gamma * dout
+    a2 = a1 / sigma
+    a3 = np.sum(x_mu * a1, axis=0, keepdims=True)
+    a4 = -a3 / sigma**2
+    for key, value in {"A1": a1, "A2": a2, "A3": a3, "A4": a4}.items():
+        assert grads[key].shape == value.shape, key
+        assert rel_error(grads[key], value) < 1e-12, key
 
 
 def test_bn_graph_variance_path_adds_nothing_to_dmu(bn_inputs):
@@ -302,3 +327,106 @@ def test_weight_decay_graph_with_a_single_weight():
 def test_weight_decay_graph_rejects_an_empty_weight_list():
     with pytest.raises(ValueError):
         weight_decay_graph_forward([], 0.1)
+
+
+# ------------------------------------------------------------- network nodes, graphs as data
+
+
+@pytest.mark.parametrize(
+    "node, inputs",
+    [
+        (MatMul(), [random((4, 3), seed=5), random((3, 2), seed=6)]),
+        (ReLU(), [random((4, 3), seed=7)]),
+    ],
+    ids=["MatMul", "ReLU"],
+)
+def test_network_node_gradients_match_numerical(node, inputs):
+    assert_node_gradients(node, *inputs)
+
+
+def test_softmax_with_loss_node_equals_the_layer_and_its_gradient():
+    logits, t = random((5, 4), seed=8), np.array([0, 3, 1, 1, 2])
+    node = SoftmaxWithLoss()
+    loss = node.forward(logits, t)
+    layer = LayerSoftmaxWithLoss()
+    assert loss == pytest.approx(layer.forward(logits, t), rel=1e-12)
+    dlogits, dt = node.backward(np.asarray(1.0))
+    assert dt is None
+    numeric = numerical_gradient(lambda: float(SoftmaxWithLoss().forward(logits, t)), logits)
+    assert rel_error(dlogits, numeric) < THRESHOLDS["dx"]
+
+
+BN_STEPS = [
+    ("mu", "Mean", ["x"]),
+    ("xc", "Subtract", ["x", "mu"]),
+    ("xc2", "Square", ["xc"]),
+    ("var", "Mean", ["xc2"]),
+    ("var_eps", "Add", ["var", "eps"]),
+    ("std", "Sqrt", ["var_eps"]),
+    ("istd", "Reciprocal", ["std"]),
+    ("xhat", "Multiply", ["xc", "istd"]),
+    ("gamma_xhat", "Multiply", ["gamma", "xhat"]),
+    ("out", "Add", ["gamma_xhat", "beta"]),
+]
+
+
+def test_run_graph_evaluates_bn_given_as_data(bn_inputs):
+    x, gamma, beta, dout = bn_inputs
+    inputs = {"x": x, "gamma": gamma, "beta": beta, "eps": EPS}
+    values, grads = run_graph(BN_STEPS, inputs, "out", dout)
+    np.testing.assert_allclose(values["out"], closed_form_bn_forward(x, gamma, beta), atol=1e-12)
+    dx, dgamma, dbeta = closed_form_bn_backward(dout, x, gamma)
+    assert rel_error(grads["x"], dx) < THRESHOLDS["dx"]  # x feeds two steps: the sum of both
+    assert rel_error(grads["gamma"], dgamma) < THRESHOLDS["gamma_beta"]
+    assert rel_error(grads["beta"], dbeta) < THRESHOLDS["gamma_beta"]
+
+
+def test_run_graph_without_the_branch_sum_would_be_wrong(bn_inputs):
+    # Dropping the mean path (x -> mu) changes dx: the branch sum is what makes it right.
+    x, gamma, beta, dout = bn_inputs
+    cut = [("mu", "Mean", ["x0"]), *BN_STEPS[1:]]
+    inputs = {"x": x, "x0": x.copy(), "gamma": gamma, "beta": beta, "eps": EPS}
+    _, grads = run_graph(cut, inputs, "out", dout)
+    dx, _, _ = closed_form_bn_backward(dout, x, gamma)
+    assert rel_error(grads["x"], dx) > 1e-3
+    assert rel_error(grads["x"] + grads["x0"], dx) < THRESHOLDS["dx"]
+
+
+def test_run_graph_network_with_weight_decay_equals_multilayernet():
+    from course.net import MultiLayerNet
+
+    lam = 0.1
+    net = MultiLayerNet(5, [4], 3, weight_decay_lambda=lam, seed=0)
+    rng = np.random.default_rng(9)
+    for p in net.params.values():
+        p[...] = rng.normal(size=p.shape)
+    x, t = rng.normal(size=(6, 5)), rng.integers(0, 3, size=6)
+    steps = [
+        ("a1", "MatMul", ["x", "W1"]), ("h1", "Add", ["a1", "b1"]), ("z1", "ReLU", ["h1"]),
+        ("a2", "MatMul", ["z1", "W2"]), ("h2", "Add", ["a2", "b2"]),
+        ("data_loss", "SoftmaxWithLoss", ["h2", "t"]),
+        ("sq1", "Square", ["W1"]), ("s1", "SumAll", ["sq1"]),
+        ("p1", "Multiply", ["half_lam", "s1"]),
+        ("sq2", "Square", ["W2"]), ("s2", "SumAll", ["sq2"]),
+        ("p2", "Multiply", ["half_lam", "s2"]),
+        ("L1", "Add", ["data_loss", "p1"]), ("L", "Add", ["L1", "p2"]),
+    ]
+    values, grads = run_graph(steps, {**net.params, "x": x, "t": t, "half_lam": 0.5 * lam}, "L")
+    assert float(values["L"]) == pytest.approx(net.loss(x, t), rel=1e-12)
+    for key, grad in net.gradient(x, t).items():
+        assert rel_error(grads[key], grad) < 1e-10, key
+    assert "t" not in grads  # labels are data: nothing flows back to them
+
+
+def test_graph_problems_name_blanks_unknown_ops_and_names():
+    steps = [("mu", "Mean", ["x"]), ("xc", BLANK, ["x", "mu"]), ("xc2", "Square", [BLANK]),
+             ("var", "Average", ["xc2"]), ("out", "Add", ["var", "nowhere"]), ("mu", "Mean", ["x"])]
+    problems = graph_problems(steps, ["x"])
+    assert any(p.startswith("xc:") and "blank" in p for p in problems)
+    assert any(p.startswith("xc2:") and "blank" in p for p in problems)
+    assert any(p.startswith("var:") and "unknown op" in p for p in problems)
+    assert any(p.startswith("out:") and "'nowhere'" in p for p in problems)
+    assert any(p.startswith("mu:") and "twice" in p for p in problems)
+    assert graph_problems(BN_STEPS, ["x", "gamma", "beta", "eps"]) == []
+    with pytest.raises(ValueError, match="blank"):
+        run_graph(steps, {"x": np.ones((2, 2))}, "out")

@@ -5,7 +5,18 @@ import math
 import numpy as np
 import pytest
 
-from course.init import bias, fan_in_of, he, init_std, normal, weight_std, xavier
+from course.init import (
+    bias,
+    fan_in_of,
+    fan_out_of,
+    glorot,
+    he,
+    init_std,
+    lecun,
+    normal,
+    weight_std,
+    xavier,
+)
 
 # 200 x 400 = 80k samples: the sample std is within about 0.25% of the true one (1 sigma).
 FAN_IN, FAN_OUT = 200, 400
@@ -19,6 +30,7 @@ STD_RTOL = 0.02
         (1, 1.0),
         ("xavier", math.sqrt(1 / 50)),
         ("sigmoid", math.sqrt(1 / 50)),
+        ("lecun", math.sqrt(1 / 50)),
         ("he", math.sqrt(2 / 50)),
         ("relu", math.sqrt(2 / 50)),
         ("He", math.sqrt(2 / 50)),
@@ -45,8 +57,10 @@ def test_init_std_rejects_unknown_names():
         (lambda rng: normal(FAN_IN, FAN_OUT, "he", rng), math.sqrt(2 / FAN_IN)),
         (lambda rng: xavier(FAN_IN, FAN_OUT, rng), math.sqrt(1 / FAN_IN)),
         (lambda rng: he(FAN_IN, FAN_OUT, rng), math.sqrt(2 / FAN_IN)),
+        (lambda rng: lecun(FAN_IN, FAN_OUT, rng), math.sqrt(1 / FAN_IN)),
+        (lambda rng: glorot(FAN_IN, FAN_OUT, rng), math.sqrt(2 / (FAN_IN + FAN_OUT))),
     ],
-    ids=["normal_0.01", "normal_he", "xavier", "he"],
+    ids=["normal_0.01", "normal_he", "xavier", "he", "lecun", "glorot"],
 )
 def test_initialised_weights_have_the_expected_std_and_zero_mean(make, expected_std):
     W = make(np.random.default_rng(0))
@@ -90,3 +104,23 @@ def test_bias_is_filled_with_value():
     b = bias(3, value=0.01)
     assert b.shape == (3,) and b.dtype == np.float64
     np.testing.assert_array_equal(b, [0.01, 0.01, 0.01])
+
+
+def test_glorot_is_not_the_textbook_xavier_unless_fan_in_equals_fan_out():
+    # The textbook's "Xavier" is LeCun's sqrt(1/fan_in); Glorot's averages fan_in and fan_out.
+    assert init_std("glorot", 100, 300) == pytest.approx(math.sqrt(2 / 400), rel=1e-15)
+    assert init_std("glorot", 100, 300) != pytest.approx(init_std("xavier", 100))
+    assert init_std("glorot", 64, 64) == pytest.approx(init_std("lecun", 64), rel=1e-15)
+    np.testing.assert_array_equal(xavier(7, 3, rng=1), lecun(7, 3, rng=1))
+
+
+def test_glorot_needs_fan_out():
+    with pytest.raises(ValueError, match="needs fan_out"):
+        init_std("glorot", 10)
+
+
+def test_glorot_of_a_conv_filter_bank_uses_fn_times_filter_size():
+    shape = (16, 3, 5, 5)
+    assert fan_out_of(shape) == 16 * 5 * 5
+    W = glorot(3 * 5 * 5, 16, rng=0, shape=shape)
+    assert W.std() == pytest.approx(math.sqrt(2 / (75 + 400)), rel=0.05)

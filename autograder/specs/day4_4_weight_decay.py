@@ -1,4 +1,4 @@
-"""Grading spec of 4_4_weight_decay: the L2 term, weights only, its gradient, a lambda sweep."""
+"""Grading spec of 4_4_weight_decay: L2 term, weights only, its gradient, lambda by validation."""
 
 from __future__ import annotations
 
@@ -22,8 +22,12 @@ LAM = 0.05  # penalty and gradient tests
 NET_SHAPE = (6, [5, 4], 3)  # MultiLayerNet(input, hidden, output) of the network test
 NET_LAM = 0.1
 # The graded sweep: always this small deterministic run, on MNIST images stored in the fixture.
-SWEEP = {"lams": [1e-5, 1e-4, 1e-3, 1e-2], "n_train": 200, "n_test": 300, "hidden": [50],
-         "epochs": 30, "lr": 0.2, "batch_size": 50}
+# The last n_val of the n_train training images are held out as validation data. The grid reaches
+# far enough into underfitting that the validation loss has an interior minimum (1e-2), away from
+# both the smallest generalisation gap (the largest lambda) and the smallest test loss (1e-3):
+# each wrong rule for choosing lambda gives a different answer.
+SWEEP = {"lams": [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1], "n_train": 500, "n_val": 300, "n_test": 300,
+         "hidden": [50], "epochs": 30, "lr": 0.2, "batch_size": 50}
 
 
 @contextmanager
@@ -41,9 +45,9 @@ def _mnist_subset() -> Iterator[None]:
             os.environ["DLCOURSE_MNIST_DIR"] = saved
 
 
-def reference_sweep(x_train, t_train, x_test, t_test) -> dict[str, np.ndarray]:
+def reference_sweep(x_train, t_train, x_val, t_val, x_test, t_test) -> dict[str, np.ndarray]:
     """The notebook's run_sweep with MultiLayerNet's own weight decay (same seeds, same batches)."""
-    rows: dict[str, list[float]] = {"lam": [], "train_loss": [], "test_loss": []}
+    rows: dict[str, list[float]] = {"lam": [], "train_loss": [], "val_loss": [], "test_loss": []}
     for lam in SWEEP["lams"]:
         net = MultiLayerNet(784, SWEEP["hidden"], 10, weight_decay_lambda=lam, seed=0)
         with threadpool_limits(limits=1, user_api="blas"):  # tiny matrices: threads only cost
@@ -52,6 +56,7 @@ def reference_sweep(x_train, t_train, x_test, t_test) -> dict[str, np.ndarray]:
         penalty = net.regularizer.penalty(net.params)
         rows["lam"].append(lam)
         rows["train_loss"].append(net.loss(x_train, t_train, train=False) - penalty)
+        rows["val_loss"].append(net.loss(x_val, t_val, train=False) - penalty)
         rows["test_loss"].append(net.loss(x_test, t_test, train=False) - penalty)
     return {key: np.array(values) for key, values in rows.items()}
 
@@ -87,12 +92,20 @@ def make_fixtures() -> dict[str, np.ndarray]:
     n_train, n_test = SWEEP["n_train"], SWEEP["n_test"]
     fx.update(sweep_x_train=x_train[:n_train], sweep_t_train=t_train[:n_train],
               sweep_x_test=x_test[:n_test], sweep_t_test=t_test[:n_test])
-    for key in ("lams", "hidden", "epochs", "lr", "batch_size"):
+    for key in ("lams", "n_val", "hidden", "epochs", "lr", "batch_size"):
         fx["sweep_" + key] = np.array(SWEEP[key])
-    sweep = reference_sweep(fx["sweep_x_train"] / 255.0, fx["sweep_t_train"],
+    n_fit = n_train - SWEEP["n_val"]
+    x_all, t_all = fx["sweep_x_train"] / 255.0, fx["sweep_t_train"]
+    sweep = reference_sweep(x_all[:n_fit], t_all[:n_fit], x_all[n_fit:], t_all[n_fit:],
                             fx["sweep_x_test"] / 255.0, fx["sweep_t_test"])
+    best = int(np.argmin(sweep["val_loss"]))
     gaps = sweep["test_loss"] - sweep["train_loss"]
-    fx["sweep_best_lam"] = np.array(sweep["lam"][int(np.argmin(gaps))])
+    # The test distinguishes the wrong rules only if they disagree with the right one.
+    # (The smallest training and test losses fall on the same lambda here; one hint names both.)
+    wrong = {int(np.argmin(gaps)), int(np.argmin(sweep["test_loss"])),
+             int(np.argmin(sweep["train_loss"]))}
+    assert best not in wrong, f"the sweep cannot tell the rules apart: {sweep}"
+    fx["sweep_best_lam"] = np.array(sweep["lam"][best])
     return fx
 
 
@@ -147,21 +160,26 @@ TYPICAL_BUGS = [
         old="    return add_weight_decay_grads(network.params, grads, lam)",
         new="    add_weight_decay_grads(network.params, grads, lam)\n    return grads",
         caught_by="test_network_grad", message_contains="その戻り値を返して"),
-    # Exercise 4: reading the sweep
-    Bug(name="gap as train minus test", cell=_ANS,
-        old='results["test_loss"] - results["train_loss"]',
-        new='results["train_loss"] - results["test_loss"]',
-        caught_by="test_sweep_answer", message_contains="引く順番"),
-    Bug(name="largest gap instead of smallest", cell=_ANS,
-        old="np.argmin(loss_gaps)", new="np.argmax(loss_gaps)",
-        caught_by="test_sweep_answer", message_contains="np.argmin"),
+    # Exercise 4: choosing lambda on the validation data
+    Bug(name="lambda with the smallest generalisation gap", cell=_ANS,
+        old='np.argmin(results["val_loss"])',
+        new='np.argmin(results["test_loss"] - results["train_loss"])',
+        caught_by="test_sweep_answer", message_contains="汎化ギャップ (テスト損失 − 学習損失)"),
+    Bug(name="lambda chosen on the test data", cell=_ANS,
+        old='np.argmin(results["val_loss"])', new='np.argmin(results["test_loss"])',
+        caught_by="test_sweep_answer", message_contains="テストデータでハイパーパラメータを"),
+    Bug(name="lambda with the smallest training loss", cell=_ANS,
+        old='np.argmin(results["val_loss"])', new='np.argmin(results["train_loss"])',
+        caught_by="test_sweep_answer", message_contains="学習損失で選んでも"),
+    Bug(name="largest validation loss", cell=_ANS,
+        old='np.argmin(results["val_loss"])', new='np.argmax(results["val_loss"])',
+        caught_by="test_sweep_answer", message_contains="np.argmax ではなく np.argmin"),
     Bug(name="index instead of the lambda value", cell=_ANS,
-        old='float(results["lam"][np.argmin(loss_gaps)])', new="int(np.argmin(loss_gaps))",
+        old='best_lam = float(results["lam"][best_index])', new="best_lam = best_index",
         caught_by="test_sweep_answer", message_contains="添字ではなく"),
-    Bug(name="accuracy gap instead of loss gap", cell=_ANS,
-        old='results["test_loss"] - results["train_loss"]',
-        new='results["train_acc"] - results["test_acc"]',
-        caught_by="test_sweep_answer", message_contains="正解率ではなく損失"),
+    Bug(name="smallest test loss reported instead of the chosen lambda's", cell=_ANS,
+        old='float(results["test_loss"][best_index])', new='float(np.min(results["test_loss"]))',
+        caught_by="test_sweep_answer", message_contains="最小のテスト損失ではありません"),
 ]
 
 PARTIAL_BUGS = ["forgot the 0.5", "index instead of the lambda value"]

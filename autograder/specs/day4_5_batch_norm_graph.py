@@ -13,6 +13,8 @@ NOTEBOOK = "day4/4_5_batch_norm_computational_graph"
 
 WD_SHAPE = (6, [5, 4], 3)  # MultiLayerNet(input, hidden, output) of the weight-decay test
 WD_LAM = 0.1
+GW_SHAPE = (4, [5], 3)  # group work 2: Affine -> ReLU -> Affine -> softmax-with-loss, no BN
+GW_LAM = 0.2
 
 
 def make_fixtures() -> dict[str, np.ndarray]:
@@ -54,12 +56,53 @@ def make_fixtures() -> dict[str, np.ndarray]:
     wd_x = rng.normal(size=(6, WD_SHAPE[0]))
     wd_t = rng.integers(0, WD_SHAPE[2], size=6)
     fx.update(wd_x=wd_x, wd_t=wd_t, wd_lam=np.array(WD_LAM), wd_loss=np.array(net.loss(wd_x, wd_t)))
+
+    # Group work 2: the whole plain network as a graph. Its own rng stream, so that adding it
+    # left the fixtures above unchanged.
+    rng = np.random.default_rng(4502)
+    net = MultiLayerNet(*GW_SHAPE, weight_decay_lambda=GW_LAM, seed=0)
+    for key, p in net.params.items():
+        p[...] = rng.normal(scale=0.8, size=p.shape)
+        fx["gw_" + key] = p.copy()
+    gw_x = rng.normal(size=(6, GW_SHAPE[0]))
+    gw_t = rng.integers(0, GW_SHAPE[2], size=6)
+    fx.update(gw_x=gw_x, gw_t=gw_t, gw_lam=np.array(GW_LAM), gw_loss=np.array(net.loss(gw_x, gw_t)))
     return fx
 
 
 _FWD, _BWD, _CLOSED, _WD = "bn_forward_graph", "bn_backward_graph", "bn_backward_closed", "wd_graph"
+_GW1, _GW2 = "bn_graph_data", "net_graph_data"
 
 TYPICAL_BUGS = [
+    # Group work 1: the BN graph as data, completed
+    Bug(name="graph squares x instead of xc", cell=_GW1,
+        old='("xc2",        "Square",     ["xc"])', new='("xc2",        "Square",     ["x"])',
+        caught_by="test_bn_graph_completed", message_contains="x ではなく xc を 2 乗"),
+    Bug(name="graph takes the root of var, eps outside", cell=_GW1,
+        old='("std",        "Sqrt",       ["var_eps"])',
+        new='("std",        "Sqrt",       ["var"])',
+        caught_by="test_bn_graph_completed", message_contains="平方根の中"),
+    Bug(name="graph multiplies by std instead of 1/std", cell=_GW1,
+        old='("xhat",       "Multiply",   ["xc", "istd"])',
+        new='("xhat",       "Multiply",   ["xc", "std"])',
+        caught_by="test_bn_graph_completed", message_contains="xhat = xc × istd"),
+    Bug(name="graph with a blank left", cell=_GW1,
+        old='("out",        "Add",        ["gamma_xhat", "beta"])',
+        new='("out",        "?",          ["gamma_xhat", "beta"])',
+        caught_by="test_bn_graph_completed", message_contains="空欄 '?' を全て"),
+    # Group work 2: the whole network with weight decay as data
+    Bug(name="network graph skips the ReLU", cell=_GW2,
+        old='("a2",        "MatMul",          ["z1", "W2"])',
+        new='("a2",        "MatMul",          ["h1", "W2"])',
+        caught_by="test_network_graph", message_contains="ReLU の出力"),
+    Bug(name="network graph adds only the W2 term", cell=_GW2,
+        old='("L",         "Add",             ["L1", "p2"])',
+        new='("L",         "Add",             ["data_loss", "p2"])',
+        caught_by="test_network_graph", message_contains="1 つの重みの分しか"),
+    Bug(name="network graph without half_lam on W2", cell=_GW2,
+        old='("L",         "Add",             ["L1", "p2"])',
+        new='("L",         "Add",             ["L1", "s2"])',
+        caught_by="test_network_graph", message_contains="half_lam が掛かっていません"),
     # Exercise 1: forward from nodes
     Bug(name="eps added outside the square root", cell=_FWD,
         old='var_eps = nodes["var_eps"].forward(var, eps)\n    std = nodes["std"].forward(var_eps)',
@@ -74,21 +117,29 @@ TYPICAL_BUGS = [
     Bug(name="mean over the feature axis", cell=_FWD,
         old='"mu": Mean(axis=0)', new='"mu": Mean(axis=1)',
         caught_by="test_forward_graph", message_contains="axis=0"),
-    # Exercise 2: backward node by node
-    Bug(name="forgot the variance path to xc", cell=_BWD,
-        old="A3 = dxc_direct + dxc_var", new="A3 = dxc_direct",
-        caught_by="test_A_quantities", message_contains="分散の経路を忘れて"),
-    Bug(name="forgot 1/N in the variance Mean node", cell=_BWD,
-        old="np.broadcast_to(A2 / N, xc.shape)", new="np.broadcast_to(A2, xc.shape)",
-        caught_by="test_A_quantities", message_contains="1/N"),
-    Bug(name="dmu with the wrong sign", cell=_BWD,
-        old="A4 = -np.sum(A3, axis=0, keepdims=True)", new="A4 = np.sum(A3, axis=0, keepdims=True)",
-        caught_by="test_A_quantities", message_contains="符号"),
+    # Exercise 2: backward node by node (the lecture's A1..A4, then dvar, dxc, dmu, dx)
+    Bug(name="A2 multiplied by std instead of 1/std", cell=_BWD,
+        old="A2 = A1 * istd", new="A2 = A1 * std",
+        caught_by="test_A_quantities", message_contains="std で掛けていないか"),
+    Bug(name="A3 with xhat instead of xc", cell=_BWD,
+        old="A3 = np.sum(A1 * xc, axis=0, keepdims=True)",
+        new="A3 = np.sum(A1 * xhat, axis=0, keepdims=True)",
+        caught_by="test_A_quantities", message_contains="xhat を掛けていませんか"),
     Bug(name="reciprocal derivative without the minus sign", cell=_BWD,
-        old="dstd = -distd / std**2", new="dstd = distd / std**2",
+        old="A4 = -A3 / std**2", new="A4 = A3 / std**2",
         caught_by="test_A_quantities", message_contains="符号に注意"),
+    Bug(name="forgot the variance path to xc", cell=_BWD,
+        old="dxc = A2 + dxc_var", new="dxc = A2",
+        caught_by="test_dx_numerical", message_contains="分散の経路を忘れて"),
+    Bug(name="forgot 1/N in the variance Mean node", cell=_BWD,
+        old="np.broadcast_to(dvar / N, xc.shape)", new="np.broadcast_to(dvar, xc.shape)",
+        caught_by="test_dx_numerical", message_contains="1/N"),
+    Bug(name="dmu with the wrong sign", cell=_BWD,
+        old="dmu = -np.sum(dxc, axis=0, keepdims=True)",
+        new="dmu = np.sum(dxc, axis=0, keepdims=True)",
+        caught_by="test_dx_numerical", message_contains="符号に注意"),
     Bug(name="forgot 1/N in the mean Mean node", cell=_BWD,
-        old="np.broadcast_to(A4 / N, xc.shape)", new="np.broadcast_to(A4, xc.shape)",
+        old="np.broadcast_to(dmu / N, xc.shape)", new="np.broadcast_to(dmu, xc.shape)",
         caught_by="test_dx_numerical", message_contains="1/N"),
     Bug(name="forgot the mean path to x", cell=_BWD,
         old="dx = dx_direct + dx_mean", new="dx = dx_direct",
@@ -122,12 +173,15 @@ TYPICAL_BUGS = [
         caught_by="test_weight_decay_graph", message_contains="足し忘れ"),
 ]
 
-PARTIAL_BUGS = ["forgot the variance path to xc", "weight decay without the 0.5"]
+PARTIAL_BUGS = ["forgot the variance path to xc", "weight decay without the 0.5",
+                "network graph adds only the W2 term"]
 PARTIAL_EXPECTED = {
+    "test_bn_graph_completed": 2,
     "test_forward_graph": 2,
-    "test_A_quantities": 0,
+    "test_A_quantities": 2,
     "test_dx_numerical": 0,
     "test_dgamma_dbeta": 1,
     "test_closed_form": 1,
     "test_weight_decay_graph": 0,
+    "test_network_graph": 0,
 }

@@ -9,7 +9,11 @@ import os
 
 from autograder.config import Course
 
-course = Course.from_options(repo=os.environ.get("DLCOURSE_COURSE_ROOT") or None)
+# On the cohort server every grading kernel must run inside the sandbox (autograder.sandbox):
+# Formgrader's autograde refuses to start a kernel where bubblewrap cannot run
+# (`python -m autograder doctor` says why), instead of grading unsandboxed.
+course = Course.from_options(repo=os.environ.get("DLCOURSE_COURSE_ROOT") or None,
+                             sandbox="require")
 # nbgrader opens the SQLite gradebook in the workspace folder but does not create the folder.
 course.workspace.mkdir(parents=True, exist_ok=True)
 
