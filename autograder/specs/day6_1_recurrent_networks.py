@@ -116,46 +116,59 @@ _STEP = "rnn_step"
 _LAYER = "rnn_layer"
 _FIRST = "first_gradient"
 _CLIP = "clip_grad"
+# A wrong rnn_step_forward breaks every later test that runs the RNN.
+_EVERY_LATER_RNN_TEST = (
+    "test_step_backward", "test_rnn_forward", "test_bptt", "test_vanishing", "test_mnist")
 TYPICAL_BUGS = [
     # rnn_step_forward / rnn_step_backward
     Bug(name="step without tanh", cell=_STEP,
         old="h = np.tanh(x @ Wx + h_prev @ Wh + b)", new="h = x @ Wx + h_prev @ Wh + b",
-        caught_by="test_step_forward", message_contains="tanh"),
+        caught_by="test_step_forward", message_contains="tanh",
+        cascades=_EVERY_LATER_RNN_TEST),
     Bug(name="step with a sigmoid", cell=_STEP,
         old="h = np.tanh(x @ Wx + h_prev @ Wh + b)",
         new="h = 1 / (1 + np.exp(-(x @ Wx + h_prev @ Wh + b)))",
-        caught_by="test_step_forward", message_contains="シグモイド"),
+        caught_by="test_step_forward", message_contains="シグモイド",
+        cascades=_EVERY_LATER_RNN_TEST),
     Bug(name="Wx and Wh swapped", cell=_STEP,
         old="h = np.tanh(x @ Wx + h_prev @ Wh + b)",
         new="h = np.tanh(x @ Wh[:x.shape[1]] + h_prev @ Wh + b)",
-        caught_by="test_step_forward", message_contains="Wx"),
+        caught_by="test_step_forward", message_contains="Wx",
+        cascades=_EVERY_LATER_RNN_TEST),
     Bug(name="tanh derivative 1 - h", cell=_STEP,
         old="da = dh * (1 - h ** 2)", new="da = dh * (1 - h)",
-        caught_by="test_step_backward", message_contains="1 - h^2"),
+        caught_by="test_step_backward", message_contains="1 - h^2",
+        cascades=("test_bptt", "test_vanishing", "test_mnist")),
     Bug(name="dWh from the new h", cell=_STEP,
         old="dWh = h_prev.T @ da", new="dWh = h.T @ da",
-        caught_by="test_step_backward", message_contains="h_prev"),
+        caught_by="test_step_backward", message_contains="h_prev",
+        cascades=("test_bptt", "test_mnist")),
     Bug(name="db averaged over the batch", cell=_STEP,
         old="db = np.sum(da, axis=0)", new="db = np.mean(da, axis=0)",
-        caught_by="test_step_backward", message_contains="和"),
+        caught_by="test_step_backward", message_contains="和",
+        cascades=("test_bptt",)),
     # RNN over time
     Bug(name="BPTT forgets the gradient from the next time step", cell=_LAYER,
         old="dh = dhs[:, t, :] + dh_next", new="dh = dhs[:, t, :]",
-        caught_by="test_bptt", message_contains="dh_next"),
+        caught_by="test_bptt", message_contains="dh_next",
+        cascades=("test_vanishing", "test_mnist")),
     Bug(name="weight gradients of the last step only", cell=_LAYER,
         old='grads["Wh"] += dWh', new='grads["Wh"] = dWh',
-        caught_by="test_bptt", message_contains="全時刻の勾配の和"),
+        caught_by="test_bptt", message_contains="全時刻の勾配の和",
+        cascades=("test_mnist",)),
     Bug(name="dh0 not stored", cell=_LAYER,
         old="self.dh0 = dh_next", new="self.dh0 = dhs[:, 0, :]",
         caught_by="test_bptt", message_contains="dh0"),
     Bug(name="hidden state not carried forward", cell=_LAYER,
         old="h, cache = rnn_step_forward(xs[:, t, :], h, ",
         new="h, cache = rnn_step_forward(xs[:, t, :], np.zeros_like(h), ",
-        caught_by="test_rnn_forward", message_contains="前の時刻の隠れ状態"),
+        caught_by="test_rnn_forward", message_contains="前の時刻の隠れ状態",
+        cascades=("test_bptt", "test_vanishing", "test_mnist")),
     Bug(name="caches not reset in forward", cell=_LAYER,
         old="        self.caches = []\n        for t in range(T):",
         new="        for t in range(T):",
-        caught_by="test_rnn_forward", message_contains="self.caches"),
+        caught_by="test_rnn_forward", message_contains="self.caches",
+        cascades=("test_bptt", "test_mnist")),
     # first_input_gradient_norm
     Bug(name="dout at every time step", cell=_FIRST,
         old="dhs[:, -1, :] = dout", new="dhs[:, :, :] = dout[:, None, :]",
@@ -169,7 +182,8 @@ TYPICAL_BUGS = [
     # clip_grad_norm
     Bug(name="always rescaled to max_norm", cell=_CLIP,
         old="scale = max_norm / norm if norm > max_norm else 1.0", new="scale = max_norm / norm",
-        caught_by="test_clipping", message_contains="そのまま"),
+        caught_by="test_clipping", message_contains="そのまま",
+        cascades=("test_mnist",)),
     Bug(name="per-array norms", cell=_CLIP,
         old="clipped = {key: g * scale for key, g in grads.items()}",
         new="clipped = {key: g * min(1.0, max_norm / np.linalg.norm(g))"
@@ -182,7 +196,8 @@ TYPICAL_BUGS = [
     Bug(name="norm without the square root", cell=_CLIP,
         old="norm = float(np.sqrt(sum(np.sum(g ** 2) for g in grads.values())))",
         new="norm = float(sum(np.sum(g ** 2) for g in grads.values()))",
-        caught_by="test_clipping", message_contains="平方根"),
+        caught_by="test_clipping", message_contains="平方根",
+        cascades=("test_mnist",)),
 ]
 
 PARTIAL_BUGS = [
