@@ -1,5 +1,9 @@
 """Every typical learner bug in autograder/specs fails a *visible* test with a pointed message.
 
+The tests are made per day by ``tests_for(day)`` and collected from ``test_typical_bugs_dayN.py``:
+one file per day, so that pytest-xdist (``--dist loadfile``) spreads the days over its workers
+(in one file, the 600-odd cases ran on one worker and were the critical path of ``make test``).
+
 For each bug: the solution notebook's code cells (hidden tests removed) run in order with the bug
 applied to the named solution cell; every cell before the named test cell must still run, and the
 test cell itself must raise an AssertionError whose message contains the expected words, by at
@@ -13,6 +17,8 @@ first which earlier test to fix ("先に test_x を直してください", ``ups
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from notebook_cells import code_cells, notebook_context, notebook_path, run_cell
 
@@ -20,11 +26,6 @@ from autograder.checks import UPSTREAM_PREFIX
 from autograder.specs import MARGIN, Bug, all_specs, apply_bugs
 
 SPECS = [s for s in all_specs() if notebook_path(s.NOTEBOOK).exists()]
-BUG_CASES = [
-    pytest.param(spec, bug, id=f"{spec.NOTEBOOK.split('/')[-1]}::{bug.name}")
-    for spec in SPECS
-    for bug in spec.TYPICAL_BUGS
-]
 
 
 class CellFailed(Exception):
@@ -58,7 +59,6 @@ def _run_until(notebook: str, bugs: list[Bug], stop_at: str | None) -> dict:
     return namespace
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=[s.NOTEBOOK.split("/")[-1] for s in SPECS])
 def test_reference_solution_passes_every_visible_test(spec):
     """...and every quick re-check ``verify_*`` that later tests run to blame an earlier one."""
     namespace = _run_until(spec.NOTEBOOK, [], None)
@@ -69,7 +69,6 @@ def test_reference_solution_passes_every_visible_test(spec):
                 f"{name} re-checks no test cell of this notebook")
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=[s.NOTEBOOK.split("/")[-1] for s in SPECS])
 def test_each_exercise_lists_at_least_three_typical_bugs(spec):
     solution_cells = {c.grade_id for c in code_cells(spec.NOTEBOOK) if c.is_solution}
     per_cell: dict[str, int] = {}
@@ -80,7 +79,6 @@ def test_each_exercise_lists_at_least_three_typical_bugs(spec):
     assert all(n >= 3 for n in per_cell.values()), per_cell
 
 
-@pytest.mark.parametrize("spec,bug", BUG_CASES)
 def test_typical_bug_fails_a_visible_test_with_a_pointed_message(spec, bug):
     test_ids = {c.grade_id for c in code_cells(spec.NOTEBOOK) if c.is_test}
     assert bug.caught_by in test_ids, f"{bug.caught_by!r} is not a graded test cell"
@@ -95,14 +93,6 @@ def test_typical_bug_fails_a_visible_test_with_a_pointed_message(spec, bug):
     ratio = getattr(failure.error, "ratio", None)
     assert ratio is None or ratio >= MARGIN, (
         f"caught only {ratio:.3g} times over the tolerance (at least {MARGIN:g}): {message}")
-
-
-CASCADE_CASES = [
-    pytest.param(spec, bug, id=f"{spec.NOTEBOOK.split('/')[-1]}::{bug.name}")
-    for spec in SPECS
-    for bug in spec.TYPICAL_BUGS
-    if bug.cascades
-]
 
 
 def _failures_until(notebook: str, bugs: list[Bug], last: str) -> dict[str, BaseException]:
@@ -121,7 +111,6 @@ def _failures_until(notebook: str, bugs: list[Bug], last: str) -> dict[str, Base
     return failures
 
 
-@pytest.mark.parametrize("spec,bug", CASCADE_CASES)
 def test_a_later_test_broken_by_the_bug_says_to_fix_the_earlier_one_first(spec, bug):
     tests = [c.grade_id for c in code_cells(spec.NOTEBOOK) if c.is_test]
     assert set(bug.cascades) <= set(tests), f"{bug.cascades} are not all graded test cells"
@@ -137,3 +126,28 @@ def test_a_later_test_broken_by_the_bug_says_to_fix_the_earlier_one_first(spec, 
         assert message.startswith(UPSTREAM_PREFIX.format(test=bug.caught_by)), (
             f"{test} fails without naming {bug.caught_by} first: {message[:300]}")
         assert "ヒント" in message, message
+
+
+def tests_for(day: str) -> tuple:
+    """The four tests above, parametrized with the specs of ``day`` ("day4"), in that order; the
+    last is None (nothing to collect) when no bug of ``day`` declares cascades."""
+    specs = [s for s in SPECS if s.NOTEBOOK.split("/")[0] == day]
+    names = [s.NOTEBOOK.split("/")[-1] for s in specs]
+    bugs = [pytest.param(spec, bug, id=f"{spec.NOTEBOOK.split('/')[-1]}::{bug.name}")
+            for spec in specs for bug in spec.TYPICAL_BUGS]
+    cascades = [case for case in bugs if case.values[1].cascades]
+    per_spec = pytest.mark.parametrize("spec", specs, ids=names)
+    return (
+        per_spec(_copy(test_reference_solution_passes_every_visible_test)),
+        per_spec(_copy(test_each_exercise_lists_at_least_three_typical_bugs)),
+        pytest.mark.parametrize("spec,bug", bugs)(
+            _copy(test_typical_bug_fails_a_visible_test_with_a_pointed_message)),
+        pytest.mark.parametrize("spec,bug", cascades)(
+            _copy(test_a_later_test_broken_by_the_bug_says_to_fix_the_earlier_one_first))
+        if cascades else None,
+    )
+
+
+def _copy(test):
+    """A new function object of ``test`` (parametrize marks the function it is given)."""
+    return functools.wraps(test)(lambda *args, **kwargs: test(*args, **kwargs))
