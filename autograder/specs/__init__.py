@@ -5,9 +5,10 @@ Each module in this package describes one notebook:
 - ``NOTEBOOK``: e.g. ``"day4/4_1_batch_normalization_layer"`` (assignment/stem)
 - ``make_fixtures() -> dict[str, np.ndarray]``: reference outputs for the visible tests, generated
   deterministically from the reference library and stored beside the notebook
-- ``TYPICAL_BUGS``: realistic learner mistakes, each shown (by ``tests/test_typical_bugs_day*.py``) to
-  fail a visible test with a message that points at it, at least ``MARGIN`` times over the
-  check's tolerance; the later tests a bug also breaks (``cascades``) say to fix it first
+- ``TYPICAL_BUGS``: realistic learner mistakes, each shown (by
+  ``tests/test_typical_bugs_day*.py``) to fail a visible test with a message that points at it,
+  at least ``MARGIN`` times over the check's tolerance; the later tests a bug also breaks
+  (``cascades``) say to fix it first
 - ``PARTIAL_BUGS`` / ``PARTIAL_EXPECTED``: the bugs in the "partly correct" sample submission
   and the exact points each graded cell must give it
 """
