@@ -148,6 +148,9 @@ def tests_for(day: str) -> tuple:
     )
 
 
+tests_for.__test__ = False  # imported into the per-day test files: a factory, not a test
+
+
 def _copy(test):
     """A new function object of ``test`` (parametrize marks the function it is given)."""
     return functools.wraps(test)(lambda *args, **kwargs: test(*args, **kwargs))
