@@ -884,6 +884,16 @@ def _loaded_names(tree: ast.AST) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
+def _defined_names(source: str) -> set[str]:
+    """Names the locked setup cells bind by ``def`` (helpers such as ``reference_disabled``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {node.name for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
 def _imported_names(source: str) -> set[str]:
     """Names the locked setup cells bind by import (fixture loads are fresh objects anyway)."""
     try:
@@ -1004,6 +1014,7 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
     genuine = {n: ns[n] for n in _imported_names(rebind) if n in ns}
     before = {n: user_ns.get(n, _MISSING) for n in genuine}
     rebound = [n for n, v in before.items() if v is not _MISSING and v is not genuine[n]]
+    helpers = _defined_names(rebind)  # run afresh above: a learner's redefinition is not used
     state.rebound[token] = rebound
     start = dict(ns)
 
@@ -1043,7 +1054,7 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
     during += [f"thread {n} (started)" for n in _learner_threads(watch).values()]
     try:
         bound = {k for k, v in ns.items() if k not in start or start[k] is not v}
-        ours = set(genuine) | bound | (set(start) - set(user_ns))  # not the learner's names
+        ours = set(genuine) | helpers | bound | (set(start) - set(user_ns))  # not the learner's
         delegation = _delegation(watch, ns, _loaded_names(ast.parse(transformed)), ours)
     except SyntaxError:
         delegation = []
