@@ -191,7 +191,13 @@ class GuardedExecute(Execute):
         config=True)
     store_widget_state = Bool(False)  # an output widget could otherwise swallow an error output
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    # The Validate guard is configured as nbclient hooks on plain ``Execute`` (the Validator's
+    # preprocessors are not configurable), and traitlets hands a parent's section to subclasses:
+    # those hooks must not run here as well. They stay traits (so that the configuration is
+    # recognised, without a warning per notebook) and are cleared once configured.
+    VALIDATE_HOOKS = ("on_notebook_start", "on_cell_execute", "on_cell_complete")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Every grading kernel starts inside the sandbox's walls (``autograder.sandbox``; its
         # mode comes from the config). nbgrader's Execute passes its own class as a keyword,
         # which would win over any configured ``kernel_manager_class``.
@@ -199,16 +205,8 @@ class GuardedExecute(Execute):
 
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
         super().__init__(*args, **kwargs)
-
-    # nbclient hooks configured for plain ``Execute`` (Validate) must not run here as well.
-    def on_notebook_start(self, **kwargs: Any) -> None:  # type: ignore[override]
-        pass
-
-    def on_cell_execute(self, **kwargs: Any) -> None:  # type: ignore[override]
-        pass
-
-    def on_cell_complete(self, **kwargs: Any) -> None:  # type: ignore[override]
-        pass
+        for hook in self.VALIDATE_HOOKS:
+            setattr(self, hook, None)
 
     # -- the run ------------------------------------------------------------------------
 

@@ -30,15 +30,17 @@ def conv_output_size(in_size: int, filter_size: int, stride: int = 1, pad: int =
 
 
 def _window_elements(
-    img: np.ndarray, FH: int, FW: int, stride: int, OH: int, OW: int
+    img: np.ndarray, FH: int, FW: int, stride: int | tuple[int, int], OH: int, OW: int
 ) -> list[np.ndarray]:
-    """The FH*FW views img[:, :, i*stride + u, j*stride + v] over (i, j), for (u, v) row-major.
+    """The FH*FW views img[:, :, i*sy + u, j*sx + v] over (i, j), for (u, v) row-major.
 
-    img: (N, C, H, W) (already padded). Each view is (N, C, OH, OW): element (u, v) of every
-    window. Writing into a view writes into img.
+    img: (N, C, H, W) (already padded). ``stride`` is one int for both directions or (sy, sx).
+    Each view is (N, C, OH, OW): element (u, v) of every window. Writing into a view writes into
+    img.
     """
+    sy, sx = (stride, stride) if isinstance(stride, int | np.integer) else stride
     return [
-        img[:, :, fy : fy + stride * OH : stride, fx : fx + stride * OW : stride]
+        img[:, :, fy : fy + sy * OH : sy, fx : fx + sx * OW : sx]
         for fy in range(FH)
         for fx in range(FW)
     ]
@@ -166,20 +168,27 @@ class _Pool2D(Layer):
 
     pad_value = 0.0
 
-    def __init__(self, pool_h: int, pool_w: int, stride: int | None = None, pad: int = 0) -> None:
+    def __init__(
+        self, pool_h: int, pool_w: int, stride: int | tuple[int, int] | None = None, pad: int = 0
+    ) -> None:
         super().__init__()
         if 2 * pad > min(pool_h, pool_w):
             raise ValueError(f"pad={pad} must be at most half the pool size ({pool_h}, {pool_w})")
         self.pool_h = pool_h
         self.pool_w = pool_w
-        self.stride = pool_h if stride is None else stride
+        # As PyTorch: the stride defaults to the window, per direction (2x3 windows, stride (2, 3)).
+        if stride is None:
+            stride = pool_h if pool_h == pool_w else (pool_h, pool_w)
+        self.stride = stride
+        self.stride_h, self.stride_w = (
+            (stride, stride) if isinstance(stride, int | np.integer) else tuple(stride))
         self.pad = pad
         self.x_shape: tuple[int, ...] | None = None
 
     def _out_size(self, x_shape: tuple[int, ...]) -> tuple[int, int]:
         H, W = x_shape[2:]
-        OH = conv_output_size(H, self.pool_h, self.stride, self.pad)
-        OW = conv_output_size(W, self.pool_w, self.stride, self.pad)
+        OH = conv_output_size(H, self.pool_h, self.stride_h, self.pad)
+        OW = conv_output_size(W, self.pool_w, self.stride_w, self.pad)
         return OH, OW
 
     def _elements(self, x: np.ndarray) -> list[np.ndarray]:
@@ -197,10 +206,10 @@ class _Pool2D(Layer):
     def _image_gradient(self, delements: Iterable[np.ndarray], dtype: np.dtype) -> np.ndarray:
         """Gradients of the window elements (one (N, C, OH, OW) per (u, v)) -> dx (N, C, H, W)."""
         N, C, H, W = self.x_shape
-        p, s = self.pad, self.stride
+        p, sy, sx = self.pad, self.stride_h, self.stride_w
         OH, OW = self._out_size(self.x_shape)
-        dimg = np.zeros((N, C, H + 2 * p + s - 1, W + 2 * p + s - 1), dtype=dtype)
-        views = _window_elements(dimg, self.pool_h, self.pool_w, s, OH, OW)
+        dimg = np.zeros((N, C, H + 2 * p + sy - 1, W + 2 * p + sx - 1), dtype=dtype)
+        views = _window_elements(dimg, self.pool_h, self.pool_w, (sy, sx), OH, OW)
         for view, delement in zip(views, delements, strict=True):
             view += delement  # overlapping windows (stride < pool size) add up
         return dimg[:, :, p : H + p, p : W + p]
@@ -209,7 +218,8 @@ class _Pool2D(Layer):
 class MaxPool2D(_Pool2D):
     """Max pooling: out[n, c, i, j] = max of the (pool_h, pool_w) window at (i*stride, j*stride).
 
-    x: (N, C, H, W) -> (N, C, OH, OW). ``stride`` defaults to ``pool_h``. Padding uses -inf
+    x: (N, C, H, W) -> (N, C, OH, OW). ``stride`` (an int, or (sy, sx)) defaults to the window
+    (pool_h, pool_w), as in PyTorch. Padding uses -inf
     (as PyTorch), so a padded border never wins the max.
     backward: each window's gradient goes to its maximum element. ``max_index`` (N, C, OH, OW)
     is the index u * pool_w + v of the first maximum in each window (the one np.argmax picks);
@@ -246,7 +256,8 @@ class MaxPool2D(_Pool2D):
 class AvgPool2D(_Pool2D):
     """Average pooling: the mean of each (pool_h, pool_w) window (zero padding counted).
 
-    x: (N, C, H, W) -> (N, C, OH, OW). ``stride`` defaults to ``pool_h``.
+    x: (N, C, H, W) -> (N, C, OH, OW). ``stride`` (an int, or (sy, sx)) defaults to the window
+    (pool_h, pool_w), as in PyTorch.
     backward: each window element receives dout / (pool_h * pool_w).
     """
 

@@ -29,13 +29,16 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
-def _as_batch(y: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def as_batch(y: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Promote a single sample y (K,) to a batch (1, K), and its label t likewise."""
     y = np.asarray(y)
     t = np.asarray(t)
     if y.ndim == 1:
         y = y.reshape(1, -1)
-        t = t.reshape(1, -1) if t.size == y.size else t.reshape(1)
+        if t.size == y.size:
+            t = t.reshape(1, -1)
+        elif t.size == 1:
+            t = t.reshape(1)
     return y, t
 
 
@@ -43,13 +46,31 @@ def _is_one_hot(y: np.ndarray, t: np.ndarray) -> bool:
     return t.shape == y.shape
 
 
+def check_targets(scores: np.ndarray, t: np.ndarray, where: str) -> None:
+    """Raise ValueError unless ``t`` is labels (N,) or one-hot (N, K) for ``scores`` (N, K).
+
+    Anything else would broadcast silently: labels of shape (N, 1) index (N, N) entries and give
+    a wrong loss with no error (PyTorch's cross_entropy raises here too).
+    """
+    n = scores.shape[0]
+    if t.shape == scores.shape or t.shape == (n,):
+        return
+    advice = " (labels of shape (N, 1): pass t.ravel())" if t.shape == (n, 1) else ""
+    raise ValueError(
+        f"{where}: targets t of shape {t.shape} are neither labels ({n},) nor one-hot "
+        f"{scores.shape} for scores of shape {scores.shape}{advice}"
+    )
+
+
 def cross_entropy_error(y: np.ndarray, t: np.ndarray) -> float:
     """Mean cross-entropy E = -(1/N) sum_n sum_k t_nk log(y_nk + 1e-7).
 
     y: (N, K) probabilities (or (K,) for one sample).
     t: (N,) integer labels or (N, K) one-hot (or soft) targets; both give the same loss.
+    Any other shape of t (e.g. labels (N, 1)) raises ValueError.
     """
-    y, t = _as_batch(y, t)
+    y, t = as_batch(y, t)
+    check_targets(y, t, "cross_entropy_error")
     n = y.shape[0]
     if _is_one_hot(y, t):
         return float(-np.sum(t * np.log(y + LOG_EPS)) / n)
@@ -66,9 +87,10 @@ def softmax_cross_entropy(logits: np.ndarray, t: np.ndarray) -> float:
     """Cross-entropy of softmax(logits), computed stably from the logits (no 1e-7 needed).
 
     E = -(1/N) sum_n sum_k t_nk log_softmax(x)_nk; finite even for logits of size 1e4.
-    logits: (N, K) (or (K,)). t: (N,) labels or (N, K) one-hot.
+    logits: (N, K) (or (K,)). t: (N,) labels or (N, K) one-hot; any other shape raises ValueError.
     """
-    x, t = _as_batch(logits, t)
+    x, t = as_batch(logits, t)
+    check_targets(x, t, "softmax_cross_entropy")
     n = x.shape[0]
     logp = log_softmax(x)
     if _is_one_hot(x, t):

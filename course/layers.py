@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course.functions import sigmoid
+from course.functions import as_batch, check_targets, sigmoid
 
 
 class Layer:
@@ -111,9 +111,11 @@ class Tanh(Layer):
 class SoftmaxWithLoss(Layer):
     """Softmax followed by the mean cross-entropy loss.
 
-    forward(x, t): x (N, K) logits, t (N,) labels or (N, K) one-hot -> loss (scalar).
+    forward(x, t): x (N, K) logits, t (N,) labels or (N, K) one-hot -> loss (scalar); one sample
+    x (K,) with a label t (scalar or (1,)) or one-hot (K,) is a batch of one. Any other shape of t
+    (e.g. labels (N, 1), which would broadcast to (N, N)) raises ValueError, as in PyTorch.
     The loss is computed from the logits (log-softmax), stable for large logits.
-    backward(dout=1.0): dx = dout * (y - t_onehot) / N, with y = softmax(x); (N, K).
+    backward(dout=1.0): dx = dout * (y - t_onehot) / N, with y = softmax(x); the shape of x.
     """
 
     def __init__(self) -> None:
@@ -121,15 +123,20 @@ class SoftmaxWithLoss(Layer):
         self.y: np.ndarray | None = None  # (N, K) softmax probabilities
         self.t: np.ndarray | None = None
         self.loss: float | None = None
+        self.x_shape: tuple[int, ...] | None = None
 
     def forward(self, x: np.ndarray, t: np.ndarray, train: bool = True) -> float:
+        x = np.asarray(x)
+        self.x_shape = x.shape
+        x, t = as_batch(x, t)
+        check_targets(x, t, "SoftmaxWithLoss")
         n = x.shape[0]
         # softmax and log-softmax share z = x - max x and sum_j exp(z_j) (one exp, not two)
         z = x - np.max(x, axis=-1, keepdims=True)
         e = np.exp(z)
         sum_e = np.sum(e, axis=-1, keepdims=True)
         self.y = e / sum_e
-        self.t = np.asarray(t)
+        self.t = t
         if self.t.shape == x.shape:  # one-hot
             logp = z - np.log(sum_e)
             self.loss = float(-np.sum(self.t * logp) / n)
@@ -146,7 +153,7 @@ class SoftmaxWithLoss(Layer):
         else:
             dx = self.y.copy()
             dx[np.arange(n), self.t.astype(int)] -= 1
-        return dx * (dout / n)
+        return (dx * (dout / n)).reshape(self.x_shape)
 
 
 class Flatten(Layer):

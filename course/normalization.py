@@ -257,6 +257,12 @@ class BatchNormalization(_AffineNormalization):
         return None if self.xc is None else self.xc * (1 / self.std)
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        if train and x.size == x.shape[1]:  # one value per feature: no batch statistics
+            raise ValueError(
+                f"BatchNormalization: expected more than 1 value per feature in training, got "
+                f"input of shape {x.shape} (one sample's variance is 0 and the output would be "
+                "beta whatever x is, as PyTorch refuses too); use a batch, or train=False"
+            )
         shape = _param_shape(x)
         self._check_param_size(x)
         if self.running_mean is None:

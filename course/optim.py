@@ -5,6 +5,13 @@ Every optimiser has ``update(params, grads)``, which changes the arrays of ``par
 that a trainer may set each epoch from a schedule. Per-parameter state (velocity, squared-
 gradient averages) is created on the first update, keyed by parameter name.
 
+One optimiser serves one set of parameters. It may be given them in several ``update()`` calls
+(parameter groups, e.g. ``{"W1", "b1"}`` then ``{"W2", "b2"}``): each name keeps its own state,
+and Adam counts the steps of each parameter (its bias correction uses that count, as PyTorch's
+per-parameter ``step``). A name seen before must come with the same array: a second network
+whose ``W1`` would silently inherit the first one's velocity raises ValueError instead (make a
+new optimiser per network).
+
 Schedules are functions ``epoch -> lr`` (epochs counted from 0, so ``schedule(0) == lr0``).
 """
 
@@ -23,13 +30,23 @@ class Optimizer:
 
     def __init__(self, lr: float):
         self.lr = lr
+        self._arrays: dict[str, np.ndarray] = {}  # the array each name's state belongs to
 
     def update(self, params: Params, grads: Params) -> None:
         raise NotImplementedError
 
     def _state(self, state: dict[str, np.ndarray], params: Params) -> dict[str, np.ndarray]:
-        """Zero-initialise ``state[key]`` like ``params[key]`` for keys seen for the first time."""
+        """Zero-initialise ``state[key]`` like ``params[key]`` for keys seen for the first time;
+        a key seen before with another array raises ValueError (see the module docstring)."""
+        owners = self.__dict__.setdefault("_arrays", {})
         for key, value in params.items():
+            known = owners.setdefault(key, value)
+            if known is not value:
+                raise ValueError(
+                    f"{type(self).__name__} already holds state for parameter {key!r} of another "
+                    "array (another network?): its state is kept per parameter name, so use one "
+                    "optimiser per network"
+                )
             if key not in state:
                 state[key] = np.zeros_like(value)
         return state
@@ -149,7 +166,7 @@ class Adadelta(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba 2015) with bias correction; t counts update calls from 1.
+    """Adam (Kingma & Ba 2015) with bias correction; t counts each parameter's updates from 1.
 
         m <- beta1 * m + (1 - beta1) * dW           v <- beta2 * v + (1 - beta2) * dW * dW
         m_hat = m / (1 - beta1**t)                   v_hat = v / (1 - beta2**t)
@@ -165,7 +182,8 @@ class Adam(Optimizer):
     ):
         super().__init__(lr)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.t = 0
+        self.t = 0  # update() calls
+        self.steps: dict[str, int] = {}  # updates of each parameter: its t in the correction
         self.m: dict[str, np.ndarray] = {}
         self.v: dict[str, np.ndarray] = {}
 
@@ -174,12 +192,13 @@ class Adam(Optimizer):
         self.t += 1
         for key in params:
             g = grads[key]
+            t = self.steps[key] = self.steps.get(key, 0) + 1
             m[key] *= self.beta1
             m[key] += (1 - self.beta1) * g
             v[key] *= self.beta2
             v[key] += (1 - self.beta2) * g * g
-            m_hat = m[key] / (1 - self.beta1**self.t)
-            v_hat = v[key] / (1 - self.beta2**self.t)
+            m_hat = m[key] / (1 - self.beta1**t)
+            v_hat = v[key] / (1 - self.beta2**t)
             params[key] -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 

@@ -3,6 +3,11 @@
 Each function returns the matplotlib Figure (made with pyplot, so a notebook shows it by itself;
 write `fig = learning_curves(...)` rather than ending a cell with the bare call, which would show
 it twice). matplotlib is imported here only: `import course` never imports it.
+
+Figures are labelled in Japanese (the glossary's terms, docs/glossary-ja.md), so importing this
+module sets up a Japanese font once for the whole session: IPAex Gothic, bundled with the
+`matplotlib-fontja` package (no system font needed). The notebooks import it in their setup cell;
+their own figures (plain `plt`) then get the same font.
 """
 
 from __future__ import annotations
@@ -11,17 +16,35 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
+import matplotlib_fontja
 import numpy as np
+from matplotlib import font_manager
 from matplotlib.figure import Figure
 
 from course.regularizers import is_weight
 
 History = Mapping[str, Any]
 
+JAPANESE_FONT = "IPAexGothic"
+
+
+def use_japanese_font() -> None:
+    """Make matplotlib draw Japanese text with IPAex Gothic (idempotent; done on import).
+
+    DejaVu Sans (matplotlib's own) stays as the fallback for the few symbols IPAex lacks. Call
+    it again after ``plt.rcdefaults()`` or a style that resets ``font.family``.
+    """
+    if JAPANESE_FONT not in {font.name for font in font_manager.fontManager.ttflist}:
+        font_manager.fontManager.addfont(matplotlib_fontja.get_font_ttf_path())
+    plt.rcParams["font.family"] = [JAPANESE_FONT, "DejaVu Sans"]
+
+
+use_japanese_font()
+
 _ACC_KEYS = (
-    ("train_acc", "train", "-"),
-    ("val_acc", "validation", "--"),
-    ("test_acc", "test", ":"),
+    ("train_acc", "学習 (train)", "-"),
+    ("val_acc", "検証 (validation)", "--"),
+    ("test_acc", "テスト (test)", ":"),
 )
 
 
@@ -58,8 +81,8 @@ def learning_curves(
             best = history.get("best_epoch")
             if best is not None:
                 ax.axvline(best, color=colour, linestyle=":", linewidth=1)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss" if metric == "loss" else "accuracy")
+        ax.set_xlabel("エポック (epoch)")
+        ax.set_ylabel("損失 (loss)" if metric == "loss" else "正解率 (accuracy)")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
         ax.grid(alpha=0.3)
@@ -87,8 +110,9 @@ def _plot_loss(ax, history: History, colour: str, label: str) -> None:
         per_epoch = iteration_loss.size / n_epochs
         x = (np.arange(iteration_loss.size) + 1) / per_epoch
         ax.plot(x, iteration_loss, color=colour, alpha=0.35, linewidth=0.8,
-                label=f"{label}train (iteration)")
-    for key, name, style in (("train_loss_epoch", "train", "-"), ("val_loss", "validation", "--")):
+                label=f"{label}学習 (イテレーションごと)")
+    for key, name, style in (("train_loss_epoch", "学習 (train)", "-"),
+                             ("val_loss", "検証 (validation)", "--")):
         values = history.get(key) or []
         if len(values):
             ax.plot(_epoch_axis(len(values)), values, style, color=colour, marker="o",
@@ -133,10 +157,10 @@ def activation_histograms(
             mean, std = values.mean(), values.std()
         total = counts.sum()
         ax.stairs(counts / total if total else counts, edges, fill=True, alpha=0.8)
-        ax.set_title(name if mean is None else f"{name}\nmean {mean:.3f}, std {std:.3f}",
+        ax.set_title(name if mean is None else f"{name}\n平均 {mean:.3f}, 標準偏差 {std:.3f}",
                      fontsize="small")
-        ax.set_xlabel("activation")
-    axes[0, 0].set_ylabel("fraction")
+        ax.set_xlabel("アクティベーション")
+    axes[0, 0].set_ylabel("割合")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -157,8 +181,8 @@ def weight_histograms(
     for ax, name in zip(axes[0], names, strict=True):
         values = np.asarray(params[name], dtype=float).ravel()
         ax.hist(values, bins=bins, alpha=0.8)
-        ax.set_title(f"{name}\nstd {values.std():.3g}", fontsize="small")
-        ax.set_xlabel("value")
+        ax.set_title(f"{name}\n標準偏差 {values.std():.3g}", fontsize="small")
+        ax.set_xlabel("重みの値")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -6,6 +6,7 @@ Each penalty acts on the weight matrices only (``is_weight``):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -21,8 +22,28 @@ def is_weight(name: str) -> bool:
     layer set the scale and shift the layer is meant to learn freely; pushing gamma to zero
     would shrink the normalised activations and fight the normalisation. (Same rule as the
     textbook's MultiLayerNet: weight decay over W1, W2, ... only.)
+
+    Names are read by their last dotted part (``fc1.weight`` as ``weight``): weights are ``W``,
+    ``w``, ``weight`` or ``weights``, optionally followed by a number or ``_suffix`` (W1, w2,
+    W_out); not weights are b, bias, gamma, beta, running_mean, running_var (same suffixes). Any
+    other name raises ValueError: a penalty that silently skipped a weight named otherwise
+    would not regularise it, with no error.
     """
-    return name.startswith("W")
+    base = name.rsplit(".", 1)[-1]
+    if _WEIGHT_NAME.fullmatch(base):
+        return True
+    if _OTHER_NAME.fullmatch(base):
+        return False
+    raise ValueError(
+        f"is_weight: cannot tell whether parameter {name!r} is a weight; name weights W1, W2, ... "
+        "(or w1, weight), biases b1, ..., normalisation parameters gamma1, beta1, ..."
+    )
+
+
+_SUFFIX = r"(?:\d+|_\w+)?"
+_WEIGHT_NAME = re.compile(rf"(?:[Ww]|[Ww]eights?){_SUFFIX}")
+_OTHER_NAME = re.compile(rf"(?:b|bias|biases|gamma|beta|running_mean|running_var){_SUFFIX}",
+                         re.IGNORECASE)
 
 
 class Regularizer:

@@ -140,6 +140,26 @@ def test_grading_kernels_get_one_blas_thread_unless_set(tmp_path: Path, monkeypa
     assert "OPENBLAS_NUM_THREADS" not in os.environ
 
 
+def test_the_grading_executor_recognises_every_option_and_runs_no_validate_hook(
+    course: Course, caplog: pytest.LogCaptureFixture
+):
+    """The Validate guard is configured on nbgrader's Execute, whose section GuardedExecute
+    inherits: the options must be recognised (no "not recognized" warning per notebook) and
+    the hooks cleared for grading."""
+    import logging
+
+    from autograder.execution import GuardedExecute
+
+    config = course.nbgrader_config()
+    assert config.Execute.on_cell_execute is not None  # the Validate guard is configured
+    log = logging.getLogger("test-guarded-execute")
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        executor = GuardedExecute(config=config, log=log)
+    assert not [r for r in caplog.records if "not recognized" in r.getMessage()], caplog.text
+    for hook in GuardedExecute.VALIDATE_HOOKS:
+        assert getattr(executor, hook) is None
+
+
 def test_hub_pins_blas_threads_to_the_learners_cpu_share_and_sets_limits(monkeypatch):
     from types import SimpleNamespace
 

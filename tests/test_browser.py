@@ -419,8 +419,10 @@ def learner_pages(course: Course, browser) -> Iterator[dict]:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def validation(learner_pages: dict) -> dict[str, tuple[str, str]]:
-    """Validate pressed in the reference's and the blank's tab: (dialog class, text) of each."""
-    shots = {"reference": "learner-validate-success.png", "blank": "learner-validate-failed.png"}
+    """Validate pressed in the reference's, the blank's and the partial's tab: (dialog class,
+    text) of each."""
+    shots = {"reference": "learner-validate-success.png", "blank": "learner-validate-failed.png",
+             "partial": "learner-validate-check-failure.png"}
     for name in shots:
         toolbar = learner_pages[name].locator(f"{PANEL} .jp-Toolbar")
         toolbar.get_by_role("button", name="Validate").click()
@@ -481,15 +483,33 @@ def test_partly_correct_solution_shows_a_japanese_message_with_a_hint(learner_pa
     assert "CheckFailure" in errors[0]  # autograder.checks' AssertionError
     assert first_bug.message_contains in errors[0]
     assert "ヒント: " in errors[0]
+    _assert_a_short_box(errors[0])
     _hide_file_browser(page)
     _show_end_of(page, ERROR_OUTPUT)
     screenshot(page, "learner-failure-message.png")
+
+
+def _assert_a_short_box(text: str) -> None:
+    """A failed check shows the learner's own cell line and the message, none of our frames."""
+    assert "Cell In[" in text and "--->" in text, text  # the learner's line
+    for machinery in ("checks.py", "_fail(", "def check_", "interactiveshell", "contextlib"):
+        assert machinery not in text, f"{machinery!r} in the failure box:\n{text}"
+    # its lines, the context around it, the message: about 17 lines (the checks' frames made 30+)
+    assert len(text.strip().splitlines()) <= 22, text
 
 
 def test_validate_reports_success_for_the_reference_solution(validation: dict) -> None:
     kind, text = validation["reference"]
     assert "validation-success" in kind, text
     assert "Success! Your notebook passes all the tests." in text
+
+
+def test_validate_shows_a_failed_check_as_the_short_box(validation: dict) -> None:
+    kind, text = validation["partial"]
+    assert "validation-failed" in kind, text
+    assert "CheckFailure" in text and "ヒント: " in text
+    for machinery in ("checks.py", "_fail(", "def check_", "interactiveshell"):
+        assert machinery not in text, f"{machinery!r} in Validate's dialog:\n{text}"
 
 
 def test_validate_reports_failure_for_the_blank_release(validation: dict) -> None:

@@ -199,3 +199,17 @@ def test_global_avg_pool_is_the_mean_over_h_and_w():
     np.testing.assert_allclose(out, x.mean(axis=(2, 3)), rtol=RTOL, atol=ATOL)
     dx = layer.backward(np.ones((3, 4)))
     np.testing.assert_allclose(dx, np.full(x.shape, 1 / 10))
+
+
+def test_pooling_stride_defaults_to_the_window_in_each_direction_as_pytorch():
+    """2x3 windows over 6x9: stride (2, 3) and a 3x3 output, as torch.nn.MaxPool2d((2, 3))."""
+    x = np.arange(6 * 9, dtype=float).reshape(1, 1, 6, 9)
+    pool = MaxPool2D(2, 3)
+    out = pool.forward(x)
+    assert out.shape == (1, 1, 3, 3)
+    np.testing.assert_array_equal(out[0, 0], x[0, 0].reshape(3, 2, 3, 3).max(axis=(1, 3)))
+    dx = pool.backward(np.ones_like(out))
+    assert dx.shape == x.shape and dx.sum() == 9
+    assert AvgPool2D(2, 3).forward(x).shape == (1, 1, 3, 3)
+    assert MaxPool2D(2, 3, stride=(1, 2)).forward(x).shape == (1, 1, 5, 4)
+    assert MaxPool2D(2, 2).stride == 2  # square windows keep an int stride

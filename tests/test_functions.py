@@ -121,3 +121,18 @@ def test_binary_cross_entropy_rejects_shapes_that_would_broadcast():
 def test_activations_keep_float32(fn):
     x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
     assert fn(x).dtype == np.float32
+
+
+# --- no silent traps: targets that fit neither labels (N,) nor one-hot (N, K) raise ---------
+
+
+@pytest.mark.parametrize("loss", [cross_entropy_error, softmax_cross_entropy])
+def test_labels_of_shape_n_by_1_raise_instead_of_broadcasting(loss):
+    rng = np.random.default_rng(0)
+    scores = softmax(rng.standard_normal((4, 3)))
+    t = np.array([0, 2, 1, 1])
+    with pytest.raises(ValueError, match=r"t\.ravel\(\)"):
+        loss(scores, t.reshape(-1, 1))
+    with pytest.raises(ValueError, match="neither labels"):
+        loss(scores, t[:3])
+    assert loss(scores, t) == pytest.approx(loss(scores, np.eye(3)[t]))

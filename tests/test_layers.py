@@ -283,3 +283,23 @@ def test_dropout_rejects_drop_ratio_outside_0_1(ratio):
 def test_dropout_parameter_is_named_drop_ratio_not_p():
     names = inspect.signature(Dropout).parameters
     assert "drop_ratio" in names and "p" not in names
+
+
+# --- SoftmaxWithLoss: no silent traps ----------------------------------------------------------
+
+
+def test_softmax_with_loss_raises_on_labels_of_shape_n_by_1():
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    t = np.array([0, 2, 1, 1])
+    with pytest.raises(ValueError, match=r"\(N, 1\): pass t\.ravel\(\)"):
+        SoftmaxWithLoss().forward(x, t.reshape(-1, 1))
+
+
+def test_softmax_with_loss_takes_one_1d_sample_as_a_batch_of_one():
+    x = np.array([0.3, -1.2, 2.0])
+    batch, single = SoftmaxWithLoss(), SoftmaxWithLoss()
+    assert single.forward(x, 2) == pytest.approx(batch.forward(x[None], np.array([2])))
+    dx = single.backward()
+    assert dx.shape == (3,)
+    np.testing.assert_allclose(dx, batch.backward()[0])
+    assert SoftmaxWithLoss().forward(x, np.eye(3)[2]) == pytest.approx(single.loss)

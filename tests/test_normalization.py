@@ -237,3 +237,15 @@ def test_layer_instance_group_norm_are_the_same_in_train_and_inference(make):
     x = _x((3, 4, 2, 2))
     layer = make()
     np.testing.assert_array_equal(layer.forward(x, train=True), layer.forward(x, train=False))
+
+
+@pytest.mark.parametrize("shape", [(1, 4), (1, 3, 1, 1)])
+def test_batch_norm_refuses_one_value_per_feature_in_training(shape):
+    """PyTorch raises too: one sample's variance is 0 and the output would be beta."""
+    c = shape[1]
+    bn = BatchNormalization(*_gamma_beta(c))
+    x = np.random.default_rng(0).standard_normal(shape)
+    with pytest.raises(ValueError, match="more than 1 value per feature"):
+        bn.forward(x, train=True)
+    assert bn.forward(x, train=False).shape == shape  # inference uses the running statistics
+    assert BatchNormalization(*_gamma_beta(3)).forward(np.ones((1, 3, 2, 2))).shape == (1, 3, 2, 2)

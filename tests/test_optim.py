@@ -205,3 +205,37 @@ def test_cosine_decay_runs_from_lr0_to_lr_min():
 
 def test_cosine_decay_defaults_to_zero_at_the_end():
     assert cosine_decay(0.5, total_epochs=4)(4) == pytest.approx(0.0, abs=1e-15)
+
+
+# --- one optimiser, several update() calls ------------------------------------------------------
+
+
+def test_adam_corrects_each_parameter_group_by_its_own_step_count():
+    """Two update() calls per step (parameter groups) give the same steps as one call."""
+    rng = np.random.default_rng(0)
+    start = {k: rng.standard_normal(3) for k in ("W1", "b1", "W2", "b2")}
+    grads = [{k: rng.standard_normal(3) for k in start} for _ in range(4)]
+    together = {k: v.copy() for k, v in start.items()}
+    split = {k: v.copy() for k, v in start.items()}
+    one, groups = Adam(lr=0.1), Adam(lr=0.1)
+    for g in grads:
+        one.update(together, g)
+        groups.update({k: split[k] for k in ("W1", "b1")}, g)
+        groups.update({k: split[k] for k in ("W2", "b2")}, g)
+    for key in start:
+        np.testing.assert_allclose(split[key], together[key], rtol=1e-12)
+    assert groups.steps == {"W1": 4, "b1": 4, "W2": 4, "b2": 4} and groups.t == 8
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(), lambda: Momentum(), lambda: Adam(),
+                                  lambda: AdaGrad(), lambda: RMSprop(), lambda: Adadelta()])
+def test_one_optimiser_for_two_networks_raises_instead_of_sharing_state(make):
+    opt = make()
+    first, second = {"W1": np.ones(2)}, {"W1": np.ones(2)}
+    opt.update(first, {"W1": np.ones(2)})
+    opt.update(first, {"W1": np.ones(2)})  # the same array again: fine
+    if isinstance(opt, SGD):  # SGD keeps no state: nothing to share, nothing to refuse
+        opt.update(second, {"W1": np.ones(2)})
+        return
+    with pytest.raises(ValueError, match="one optimiser per network"):
+        opt.update(second, {"W1": np.ones(2)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -63,3 +64,24 @@ def test_gitignore_covers_venv_caches_and_the_grading_workspace():
     ignored = (REPO / ".gitignore").read_text().split()
     for entry in (".venv/", "__pycache__/", ".pytest_cache/", "grading/"):
         assert entry in ignored
+
+
+def test_the_glossary_ships_and_nothing_points_outside_the_repository():
+    """Documents name the course's own glossary; no committed file names a path outside the repo."""
+    assert "| weight decay | 荷重減衰" in (REPO / "docs" / "glossary-ja.md").read_text()
+    assert "glossary-ja.md" in (REPO / "docs" / "instructor-guide.md").read_text()
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    # spelled in pieces, so that this file does not match itself
+    work, shared = "/" + "work/", r"\.\./" + "shared"
+    outside = re.compile(rf"{work}|{shared}|\bshared/(?:tools|glossary|style|course-design)")
+    offenders = []
+    for name in files:
+        path = REPO / name
+        if path.suffix not in {".md", ".py", ".ipynb", ".toml", ".yml", ".cfg", ".txt", ""}:
+            continue
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        offenders += [f"{name}: {m.group(0)}" for m in outside.finditer(text)]
+    assert not offenders, offenders

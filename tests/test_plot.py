@@ -39,7 +39,7 @@ def test_learning_curves_single_history_has_loss_and_accuracy_axes():
     fig = plot.learning_curves(make_history())
     assert isinstance(fig, Figure)
     loss_ax, acc_ax = fig.axes
-    assert loss_ax.get_ylabel() == "loss" and acc_ax.get_ylabel() == "accuracy"
+    assert loss_ax.get_ylabel() == "損失 (loss)" and acc_ax.get_ylabel() == "正解率 (accuracy)"
     # iteration loss, epoch train loss, val loss (+ best-epoch marker line)
     assert line_count(loss_ax) == 4
     assert line_count(acc_ax) == 3
@@ -56,7 +56,7 @@ def test_learning_curves_dict_of_histories_one_line_set_per_run():
     fig = plot.learning_curves(runs, metrics=("acc",), title="BN vs no BN")
     assert len(fig.axes) == 1
     labels = fig.axes[0].get_legend_handles_labels()[1]
-    assert "BN: validation" in labels and "no BN: validation" in labels
+    assert "BN: 検証 (validation)" in labels and "no BN: 検証 (validation)" in labels
 
 
 def test_learning_curves_rejects_unknown_metric():
@@ -79,7 +79,7 @@ def test_activation_histograms_from_precomputed_histograms():
              "Sigmoid2": {"hist": counts, "bin_edges": edges}}
     fig = plot.activation_histograms(stats)
     assert len(fig.axes) == 2
-    assert "mean 0.500" in fig.axes[0].get_title()
+    assert "平均 0.500" in fig.axes[0].get_title()
 
 
 def test_activation_histograms_from_an_activation_recorder():
@@ -135,3 +135,40 @@ def test_trajectories_2d_separate_axis_per_path(n_paths):
 def test_trajectories_2d_rejects_wrong_path_shape():
     with pytest.raises(ValueError, match=r"\(T, 2\)"):
         plot.trajectories_2d(quadratic, {"SGD": np.zeros((5, 3))})
+
+
+def _draw_and_collect_warnings(fig) -> list[str]:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.canvas.draw()
+        fig.savefig(__import__("io").BytesIO(), format="png")
+    return [str(w.message) for w in caught]
+
+
+def test_japanese_labels_render_with_the_bundled_font_and_no_missing_glyph():
+    """The course's figures are labelled in Japanese: every glyph must exist (no empty boxes)."""
+    fig = plot.learning_curves(make_history())
+    ax = fig.axes[0]
+    ax.set_title("学習曲線: 損失と正解率 (loss, accuracy) − 荷重減衰 λ=1e-4, ±2σ, ×, ∂L/∂W")
+    ax.text(1, 1, "バッチ正規化・早期終了・ドロップアウト率 -0.5")
+    assert "エポック" in ax.get_xlabel() and "損失" in ax.get_ylabel()
+    font = ax.title.get_fontproperties()
+    assert font.get_family()[0] == plot.JAPANESE_FONT
+    messages = _draw_and_collect_warnings(fig)
+    missing = [m for m in messages if "missing from" in m or "Glyph" in m]
+    assert missing == [], missing
+    # the title is drawn with IPAex Gothic itself (not a fallback that happens to have kana)
+    from matplotlib import font_manager
+
+    assert "ipaexg" in font_manager.findfont(font).lower()
+
+
+def test_without_the_japanese_font_the_same_labels_warn(monkeypatch):
+    """The check above can fail: with matplotlib's default font the kana are missing glyphs."""
+    monkeypatch.setitem(plt.rcParams, "font.family", ["DejaVu Sans"])
+    fig, ax = plt.subplots()
+    ax.set_title("学習曲線")
+    messages = _draw_and_collect_warnings(fig)
+    assert any("missing from" in m for m in messages), messages

@@ -116,3 +116,20 @@ def test_penalty_is_zero_without_weights(reg):
 
 def test_penalty_returns_a_python_float(params):
     assert type(L2(0.1).penalty(params)) is float
+
+
+@pytest.mark.parametrize("name", ["W", "W1", "W10", "w1", "weight", "fc1.weight", "W_out"])
+def test_is_weight_recognises_weights_named_otherwise_than_capital_w(name):
+    assert is_weight(name)
+
+
+@pytest.mark.parametrize("name", ["b1", "bias", "fc1.bias", "gamma2", "beta", "running_mean"])
+def test_is_weight_is_false_for_biases_and_normalisation_parameters(name):
+    assert not is_weight(name)
+
+
+def test_is_weight_raises_for_a_name_it_cannot_classify():
+    with pytest.raises(ValueError, match="cannot tell"):
+        is_weight("kernel")
+    with pytest.raises(ValueError):
+        L2(0.1).penalty({"kernel": np.ones(3)})

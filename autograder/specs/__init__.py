@@ -6,7 +6,8 @@ Each module in this package describes one notebook:
 - ``make_fixtures() -> dict[str, np.ndarray]``: reference outputs for the visible tests, generated
   deterministically from the reference library and stored beside the notebook
 - ``TYPICAL_BUGS``: realistic learner mistakes, each shown (by ``tests/test_typical_bugs.py``) to
-  fail a visible test with a message that points at it
+  fail a visible test with a message that points at it, at least ``MARGIN`` times over the
+  check's tolerance; the later tests a bug also breaks (``cascades``) say to fix it first
 - ``PARTIAL_BUGS`` / ``PARTIAL_EXPECTED``: the bugs in the "partly correct" sample submission
   and the exact points each graded cell must give it
 """
@@ -17,6 +18,10 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 from types import ModuleType
+
+# A typical bug must fail its check by at least this factor over the tolerance (checks that have
+# a scale: check_close, check_gradient; exact checks fail by an infinite factor).
+MARGIN = 10.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,9 @@ class Bug:
     new: str
     caught_by: str  # grade_id of the test cell whose visible part must fail
     message_contains: str  # substring of the AssertionError message
+    # Later test cells that the bug also breaks (their code uses the buggy function): each must
+    # fail with "先に <caught_by> を直してください" (autograder.checks.upstream_first) first.
+    cascades: tuple[str, ...] = ()
 
 
 def all_specs() -> list[ModuleType]:

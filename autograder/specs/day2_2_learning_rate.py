@@ -156,10 +156,12 @@ TYPICAL_BUGS = [
     Bug(name="range test with linearly spaced learning rates", cell="lr_range_test",
         old="lr = lr_start * (lr_end / lr_start) ** (i / (n - 1))",
         new="lr = lr_start + (lr_end - lr_start) * i / (n - 1)",
-        caught_by="test_lr_range_test", message_contains="等比数列"),
+        caught_by="test_lr_range_test", message_contains="等比数列",
+        cascades=("test_lr_region_answer",)),
     Bug(name="range test never sets optimizer.lr", cell="lr_range_test",
         old="optimizer.lr = lr\n", new="pass\n",
-        caught_by="test_lr_range_test", message_contains="optimizer.lr = lr"),
+        caught_by="test_lr_range_test", message_contains="optimizer.lr = lr",
+        cascades=("test_lr_region_answer",)),
     Bug(name="range test records the loss after the update", cell="lr_range_test",
         old=("loss = network.loss(x_batch, t_batch)\n"
              "        lrs.append(lr)\n"
@@ -173,7 +175,8 @@ TYPICAL_BUGS = [
              "        losses.append(loss)\n"
              "        if not np.isfinite(loss) or loss > diverge_factor * min(losses):\n"
              "            break"),
-        caught_by="test_lr_range_test", message_contains="update の前"),
+        caught_by="test_lr_range_test", message_contains="update の前",
+        cascades=("test_lr_region_answer",)),
     Bug(name="range test never stops at divergence", cell="lr_range_test",
         old="if not np.isfinite(loss) or loss > diverge_factor * min(losses):\n            break",
         new="pass",
@@ -184,16 +187,20 @@ TYPICAL_BUGS = [
     # smooth_losses / best_lr_region
     Bug(name="EMA without bias correction", cell="lr_analysis",
         old="smoothed[i] = s / (1 - beta ** (i + 1))", new="smoothed[i] = s",
-        caught_by="test_best_lr_region", message_contains="バイアス補正"),
+        caught_by="test_best_lr_region", message_contains="バイアス補正",
+        cascades=("test_lr_region_answer",)),
     Bug(name="EMA with swapped weights", cell="lr_analysis",
         old="s = beta * s + (1 - beta) * loss", new="s = (1 - beta) * s + beta * loss",
-        caught_by="test_best_lr_region", message_contains="古い値の重み"),
+        caught_by="test_best_lr_region", message_contains="古い値の重み",
+        cascades=("test_lr_region_answer",)),
     Bug(name="region from the raw losses", cell="lr_analysis",
         old="np.argmin(smoothed)", new="np.argmin(losses)",
-        caught_by="test_best_lr_region", message_contains="平滑化した損失"),
+        caught_by="test_best_lr_region", message_contains="平滑化した損失",
+        cascades=("test_lr_region_answer",)),
     Bug(name="region without the factor 1/10", cell="lr_analysis",
         old="return lr_max / 10, lr_max", new="return lrs[0], lr_max",
-        caught_by="test_best_lr_region", message_contains="1/10"),
+        caught_by="test_best_lr_region", message_contains="1/10",
+        cascades=("test_lr_region_answer",)),
 ]
 
 PARTIAL_BUGS = ["step decay with float division", "range test never stops at divergence"]

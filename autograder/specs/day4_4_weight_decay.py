@@ -159,7 +159,11 @@ TYPICAL_BUGS = [
     Bug(name="returns the gradient without the decay term", cell=_NET,
         old="    return add_weight_decay_grads(network.params, grads, lam)",
         new="    add_weight_decay_grads(network.params, grads, lam)\n    return grads",
-        caught_by="test_network_grad", message_contains="その戻り値を返して"),
+        caught_by="test_network_grad", message_contains="その戻り値を返して",
+        cascades=("test_sweep_answer",)),
+    Bug(name="loss_with_weight_decay ignores train", cell="wd_network",
+        old="network.loss(x, t, train=train)", new="network.loss(x, t)",
+        caught_by="test_network_grad", message_contains="train=train"),
     # Exercise 4: choosing lambda on the validation data
     Bug(name="lambda with the smallest generalisation gap", cell=_ANS,
         old='np.argmin(results["val_loss"])',
