@@ -19,9 +19,11 @@ front of the first code cell and replaces each graded test cell by one call,
   fails the test). A changed cell pipeline cannot be undone for the cell already being run:
   ``enter`` then fails the test cell;
 - ``run_test`` runs the test's source in a namespace of its own: a copy of the notebook's names
-  with the locked cells' imports and fixture loads bound afresh. What the test calls is fixed
-  when it starts: learner code rebinding ``check_close`` in the notebook (``global``, a thread, a
-  signal handler) changes the notebook's name, not the test's, and is reported. While it runs,
+  with the locked cells' imports, fixture loads and helper functions (``def``) bound afresh (a
+  learner's cell redefining ``same_number`` changes the notebook's name). What the test calls is
+  fixed when it starts: learner code rebinding ``check_close`` in the notebook (``global``, a
+  thread, a signal handler) changes the notebook's name, not the test's, and is reported. While it
+  runs,
   the audit hook refuses learner code what would reach the test's frame or namespace or run
   beside it (frames, the garbage collector's object graph, tracing, fork and processes, signals,
   ``ctypes``, code swaps); afterwards, the names the test used are followed through learner
