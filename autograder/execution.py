@@ -77,13 +77,21 @@ def _is_locked_setup(cell: NotebookNode) -> bool:
 
 
 def setup_statements(source: str) -> list[str]:
-    """Top-level imports and ``name = load_fixture(...)`` of a locked cell, as source text."""
+    """Top-level imports, ``name = load_fixture(...)`` and function definitions (``def``, with
+    their decorators: the helpers a test calls, such as ``reference_disabled``) of a locked cell,
+    as source text. A learner's cell that redefines such a helper changes the notebook's name, not
+    the test's."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return []
     found = []
+    lines = source.split("\n")
     for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            found.append("\n".join(lines[start - 1:node.end_lineno]))
+            continue
         if isinstance(node, ast.ImportFrom) and node.module == "__future__":
             continue
         loads_fixture = (

@@ -224,7 +224,8 @@ def record(url: str, result: NotebookResult, key: bytes | None = None) -> None:
             gb.db.flush()
             grades = _grade_rows(row)
             recorded = {name: auto for name, auto, _ in grades}
-            if any(recorded.get(k) != round(float(v), 6) for k, v in result.scores.items()):
+            if any(recorded.get(k) != (None if v is None else round(float(v), 6))
+                   for k, v in result.scores.items()):  # None: a written answer left to a grader
                 raise RuntimeError(f"the gradebook did not take the scores of {result.student}/"
                                    f"{result.notebook} as reported: {recorded} != {result.scores}")
             penalty = row.late_submission_penalty

@@ -19,9 +19,11 @@ front of the first code cell and replaces each graded test cell by one call,
   fails the test). A changed cell pipeline cannot be undone for the cell already being run:
   ``enter`` then fails the test cell;
 - ``run_test`` runs the test's source in a namespace of its own: a copy of the notebook's names
-  with the locked cells' imports and fixture loads bound afresh. What the test calls is fixed
-  when it starts: learner code rebinding ``check_close`` in the notebook (``global``, a thread, a
-  signal handler) changes the notebook's name, not the test's, and is reported. While it runs,
+  with the locked cells' imports, fixture loads and helper functions (``def``) bound afresh (a
+  learner's cell redefining ``same_number`` changes the notebook's name). What the test calls is
+  fixed when it starts: learner code rebinding ``check_close`` in the notebook (``global``, a
+  thread, a signal handler) changes the notebook's name, not the test's, and is reported. While it
+  runs,
   the audit hook refuses learner code what would reach the test's frame or namespace or run
   beside it (frames, the garbage collector's object graph, tracing, fork and processes, signals,
   ``ctypes``, code swaps); afterwards, the names the test used are followed through learner
@@ -884,6 +886,16 @@ def _loaded_names(tree: ast.AST) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
+def _defined_names(source: str) -> set[str]:
+    """Names the locked setup cells bind by ``def`` (helpers such as ``reference_disabled``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {node.name for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
 def _imported_names(source: str) -> set[str]:
     """Names the locked setup cells bind by import (fixture loads are fresh objects anyway)."""
     try:
@@ -1004,6 +1016,7 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
     genuine = {n: ns[n] for n in _imported_names(rebind) if n in ns}
     before = {n: user_ns.get(n, _MISSING) for n in genuine}
     rebound = [n for n, v in before.items() if v is not _MISSING and v is not genuine[n]]
+    helpers = _defined_names(rebind)  # run afresh above: a learner's redefinition is not used
     state.rebound[token] = rebound
     start = dict(ns)
 
@@ -1043,7 +1056,7 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
     during += [f"thread {n} (started)" for n in _learner_threads(watch).values()]
     try:
         bound = {k for k, v in ns.items() if k not in start or start[k] is not v}
-        ours = set(genuine) | bound | (set(start) - set(user_ns))  # not the learner's names
+        ours = set(genuine) | helpers | bound | (set(start) - set(user_ns))  # not the learner's
         delegation = _delegation(watch, ns, _loaded_names(ast.parse(transformed)), ours)
     except SyntaxError:
         delegation = []

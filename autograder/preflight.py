@@ -23,6 +23,9 @@ notebook can lose or garble either. For each submitted file:
   id, or by the source of a locked cell); a ``grade_id`` unknown to the assignment is put back from
   the released cell with the same cell id, or removed; a ``grade_id`` that occurs twice keeps only
   its first cell (the copies become plain cells), instead of aborting the grading;
+- a cell whose nbgrader flags or points were edited (``"grade": false`` on a test cell) gets the
+  released metadata back (nbgrader would abort the whole notebook: "Inconsistent checksums");
+- a file nested deeper than ``MAX_DEPTH`` is not a notebook (JSON readers would recurse);
 - a cell with a grade_id whose type was changed (a test or setup cell turned markdown or raw, a
   solution turned markdown) gets its released type back, as nbgrader's ``OverwriteCells`` would do
   silently: flagged here, and a solution's code is then scanned and run like any other;
@@ -52,6 +55,7 @@ STATUS_OK = "ok"
 STATUS_INVALID = "invalid notebook"
 STATUS_MISSING = "missing"
 STATUS_WRONG = "wrong assignment"
+MAX_DEPTH = 64  # JSON nesting of a submitted notebook (a real one: under 10)
 MATCH_SHARE = 0.5  # share of a notebook's marks (``similarity``) a file must carry to be it
 
 
@@ -113,6 +117,19 @@ def _unique_cell_ids(raw: dict) -> list[str]:
     return flags
 
 
+def _depth(value: object) -> int:
+    """How deeply ``value`` (parsed JSON) nests lists and objects (without recursing)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                items = item.values() if isinstance(item, dict) else item
+                todo += [(v, depth + 1) for v in items]
+    return deepest
+
+
 def read_notebook(path: Path) -> tuple[NotebookNode | None, str, list[str]]:
     """(notebook or None, reason when None, flags) for a submitted file."""
     flags: list[str] = []
@@ -126,6 +143,10 @@ def read_notebook(path: Path) -> tuple[NotebookNode | None, str, list[str]]:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
         return None, f"not JSON: {error.msg} (line {error.lineno})", flags
+    except RecursionError:
+        return None, "not JSON this grader reads: nested too deeply", flags
+    if _depth(raw) > MAX_DEPTH:  # deeper than any notebook: nbformat and copies would recurse
+        return None, f"not a notebook: JSON nested deeper than {MAX_DEPTH} levels", flags
     if not isinstance(raw, dict) or not isinstance(raw.get("cells", []), list):
         return None, "not a notebook (no list of cells)", flags
     flags += _unique_cell_ids(raw)
@@ -218,6 +239,17 @@ def _foreign(nb: NotebookNode, name: str, released: dict[str, NotebookNode],
     return None
 
 
+def _edited(meta: dict, released: dict) -> bool:
+    """A cell's nbgrader flags or points differ from the released cell's: nbgrader's
+    ``OverwriteCells`` would abort the whole notebook ("Inconsistent checksums")."""
+    if any(bool(meta.get(k)) != bool(released.get(k)) for k in ("grade", "solution", "locked")):
+        return True
+    try:
+        return float(meta.get("points", 0) or 0) != float(released.get("points", 0) or 0)
+    except (TypeError, ValueError):
+        return True
+
+
 def repair_cells(nb: NotebookNode, released: NotebookNode) -> list[str]:
     """Put back nbgrader metadata and grade_ids from ``released``; drop duplicates. Flags."""
     flags: list[str] = []
@@ -248,6 +280,9 @@ def repair_cells(nb: NotebookNode, released: NotebookNode) -> list[str]:
             else:
                 del cell.metadata["nbgrader"]
                 flags.append(f"unknown grade_id {grade_id!r}: nbgrader metadata removed")
+        elif grade_id not in seen and _edited(meta, _meta(known[grade_id])):
+            adopt(cell, known[grade_id], "nbgrader metadata edited (grade, solution, locked or "
+                                         "points), restored")
         grade_id = _meta(cell).get("grade_id")
         if grade_id is not None and grade_id in seen:
             del cell.metadata["nbgrader"]

@@ -80,10 +80,39 @@ def _findings(tree: ast.AST, modules: set[str]) -> list[str]:
     return found
 
 
+def _locked_functions(nb: NotebookNode) -> set[str]:
+    """Functions the locked cells define (the helpers tests call, such as ``same_number``)."""
+    names: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code" or _editable(cell):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        names |= {n.name for n in tree.body
+                  if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    return names
+
+
+def _redefined(tree: ast.AST, locked: set[str]) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) \
+                and node.name in locked:
+            found.append(f"redefines the locked helper {node.name}")
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del) \
+                and node.id in locked:
+            found.append(f"rebinds the locked helper {node.id}")
+    return found
+
+
 def scan(nb: NotebookNode, released: NotebookNode | None = None) -> list[str]:
     """Findings in the learner-editable cells, e.g. ``"cell square: assigns np.allclose"``;
-    cells with the source of a cell of the ``released`` notebook are the author's, not scanned."""
+    cells with the source of a cell of the ``released`` notebook are the author's, not scanned.
+    A locked cell's function redefined is reported too (the tests run the locked one)."""
     modules = _module_aliases(nb)
+    locked = _locked_functions(nb)
     authored = {c.source for c in released.cells} if released is not None else set()
     results = []
     for index, cell in enumerate(nb.cells):
@@ -95,6 +124,6 @@ def scan(nb: NotebookNode, released: NotebookNode | None = None) -> list[str]:
             continue
         where = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or \
             cell.get("id") or f"#{index}"
-        for finding in dict.fromkeys(_findings(tree, modules)):
+        for finding in dict.fromkeys(_findings(tree, modules) + _redefined(tree, locked)):
             results.append(f"cell {where}: {finding}")
     return results
