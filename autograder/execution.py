@@ -205,6 +205,13 @@ class GuardedExecute(Execute):
 
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
         super().__init__(*args, **kwargs)
+
+    def _load_config(self, cfg: Any, section_names: Any = None, traits: Any = None) -> None:
+        # Each time the configuration is applied, not once: nbconvert's preprocess() calls
+        # NotebookClient.__init__ again, which loads it anew; a Validate hook left set there
+        # wraps every test cell in a second guard.run_test (the outer one then sees the inner
+        # one's restores as learner code rebinding names during the test).
+        super()._load_config(cfg, section_names, traits)
         for hook in self.VALIDATE_HOOKS:
             setattr(self, hook, None)
 

@@ -152,8 +152,10 @@ TYPICAL_BUGS = [
     Bug(name="global numpy random state instead of rng", cell=_NOISE,
         old="noise_std * rng.standard_normal(x.shape)",
         new="noise_std * np.random.standard_normal(x.shape)",
-        caught_by="test_add_noise", message_contains="rng",
-        cascades=("test_denoising",)),
+        caught_by="test_add_noise", message_contains="rng"),
+    # (no cascade: noise of the same distribution from the global state moves the visible
+    # experiment's errors by less than its 2 % tolerance on some states and more on others; the
+    # hidden part of test_denoising, with a fixed generator, fails it in grading.)
     # roc_auc
     Bug(name="ties counted as wins", cell=_AUC,
         old="np.mean(diff > 0)", new="np.mean(diff >= 0)",
