@@ -126,23 +126,33 @@ def with_prologue(source: str, prologue: str) -> str:
 
 
 class GuardPlan:
-    """Which cells of a notebook get which prologue (computed once per run)."""
+    """Which cells of a notebook get which prologue (computed once per run).
+
+    A locked non-test cell gets ``guard.cell()``: once it has run, the guard records the names it
+    bound (``histories = ...`` of an experiment), and a test that reads one gets what the locked
+    cell produced, not what a learner's cell after it rebound or changed.
+    """
 
     def __init__(self, nb: NotebookNode, memory_limit: int = 0):
         self.memory_limit = memory_limit
         self.first_code = next((i for i, c in enumerate(nb.cells) if _is_code(c)), None)
         self.rebind: dict[int, str] = {}
+        self.locked: set[int] = set()  # locked non-test cells: what they bind is recorded
         setup: list[str] = []
         for index, cell in enumerate(nb.cells):
             if _is_locked_setup(cell):
                 setup += setup_statements(cell.source)
+                self.locked.add(index)
             elif _is_test(cell):
                 self.rebind[index] = "\n".join(dict.fromkeys(setup))
 
     def prologue(self, index: int, token: str | None) -> str | None:
+        parts = []
         if index == self.first_code:
-            return f"{GUARD}.enter(None, '', {self.memory_limit})"
-        return None
+            parts.append(f"{GUARD}.enter(None, '', {self.memory_limit})")
+        if index in self.locked:
+            parts.append(f"{GUARD}.cell()")
+        return "; ".join(parts) or None
 
     def source(self, index: int, token: str | None, original: str) -> str | None:
         """What the kernel runs for cell ``index`` (None: the cell as it is). A test cell becomes

@@ -48,11 +48,13 @@ import ast
 import builtins
 import copy
 import dis
+import functools
 import hashlib
 import importlib
 import json
 import os
 import pkgutil
+import re
 import sys
 import types
 from pathlib import Path
@@ -253,6 +255,24 @@ def _protected(name: str) -> bool:
     return name in MODULES or any(name == p or name.startswith(p + ".") for p in PACKAGES)
 
 
+def _own_globals(modules: dict[str, types.ModuleType]) -> dict[str, set[str]]:
+    """Module -> names its own functions assign with ``global`` (state, not helpers), for the
+    course's and this package's modules."""
+    found: dict[str, set[str]] = {}
+    for name, module in modules.items():
+        if name.split(".")[0] not in ("course", "autograder"):
+            continue
+        for value in list(vars(module).values()):
+            for fn in _functions_of(value):
+                if fn.__globals__ is not vars(module):
+                    continue
+                for code in _codes(fn.__code__):
+                    found.setdefault(name, set()).update(
+                        ins.argval for ins in dis.get_instructions(code)
+                        if ins.opname in ("STORE_GLOBAL", "DELETE_GLOBAL"))
+    return found
+
+
 def _preload() -> None:
     for name in PRELOAD:
         try:
@@ -316,6 +336,42 @@ class Snapshot:
         self.user_ns_names = set(shell.user_ns) if shell is not None else set()
         self.user_ns_builtins = shell.user_ns.get("__builtins__") if shell is not None else None
         self.fixtures = self._fixture_files()
+        self._prepare_checkpoint()
+
+    def _prepare_checkpoint(self) -> None:
+        """What ``changed_now`` compares, quickly enough to run at every checkpoint of a test:
+        the helper modules' and classes' entries (not the names their own code rebinds with
+        ``global``, such as ``autograder.checks._verifying``), the contents of closures (code and
+        defaults are swapped only through an audited setter, refused while a test runs), the
+        constants and the ``sys.modules`` entries."""
+        volatile = _own_globals(self.modules)
+        self.quick = [(m, {k: v for k, v in m.entries.items()
+                           if k not in volatile.get(m.label, ())})
+                      for m in self.mappings if m not in self.pipeline]
+        self.closures = [s for s in self.functions if s.fn.__closure__]
+        self.quick_containers = [c for c in self.containers if c not in self.pipeline]
+
+    def changed_now(self) -> list[str]:
+        """Helpers that differ from the snapshot now (a checkpoint while a test runs)."""
+        found = []
+        builtin_names = self.user_builtins
+        for mapping, entries in self.quick:
+            ns = mapping.namespace
+            for key, value in entries.items():
+                now = ns.get(key, _MISSING)
+                if now is not value and not _same(now, value):
+                    found.append(f"{mapping.label}.{key}")
+            if mapping.owner is None and len(ns) != len(mapping.entries):
+                # a module's new global that shadows a builtin its functions call
+                found += [f"{mapping.label}.{k}" for k in list(ns) if k in builtin_names
+                          and k not in mapping.entries and mapping.label != "builtins"]
+        found += [f"{s.fn.__module__}.{s.fn.__qualname__} (closure)" for s in self.closures
+                  if s.changed()]
+        for container in self.quick_containers:
+            found += container.diff()
+        found += [f"sys.modules[{name!r}]" for name, module in self.modules.items()
+                  if sys.modules.get(name) is not module]
+        return found
 
     def _ipython(self, shell: Any, classes: dict[int, type]) -> None:
         """IPython's cell pipeline: how a cell's text becomes code, runs and reports its error."""
@@ -574,6 +630,7 @@ class _Watch:
         self.course_lines: set[str] | None = None
         self.testing = False
         self.refused: list[str] = []  # during the current test
+        self.seen: list[str] = []  # helpers found changed at a checkpoint of the current test
         self.copies: list[str] = []  # ever: copies of the reference library made by learner code
         self.busy = False
 
@@ -911,6 +968,295 @@ def _imported_names(source: str) -> set[str]:
     return found
 
 
+# -- while a test runs: helper modules refuse writes, checkpoints between the test's steps -----
+
+CHECKPOINT = "__dlcourse_checkpoint__"  # bound in the test's own namespace only
+_MODULE_DICT = types.ModuleType.__dict__["__dict__"]
+
+
+class _GuardedModule(types.ModuleType):
+    """The class the helper modules (numpy, ``course``, ``autograder``, builtins) get after the
+    snapshot: while a test runs, learner code cannot rebind, delete or add their attributes,
+    nor reach their namespace through ``vars(module)`` or ``module.__dict__``. Their functions'
+    ``__globals__`` is the route left: the checkpoints see what it changed."""
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        _module_write(self, key, value)
+        super().__setattr__(key, value)
+
+    def __delattr__(self, key: str) -> None:
+        _module_write(self, key, _MISSING)
+        super().__delattr__(key)
+
+    @property  # type: ignore[misc]
+    def __dict__(self) -> dict:  # type: ignore[override]
+        _module_write(self, "__dict__", _MISSING)
+        return _MODULE_DICT.__get__(self)
+
+
+def _module_write(module: types.ModuleType, key: str, value: Any) -> None:
+    """Refuse (and record) a write to a helper module by learner code while a test runs. The
+    import system binding a submodule on its parent is not one."""
+    watch = _STATE.watch
+    if watch is None or not watch.testing or watch.busy:
+        return
+    name = _MODULE_DICT.__get__(module).get("__name__", "?")
+    if isinstance(value, types.ModuleType) and sys.modules.get(f"{name}.{key}") is value:
+        return
+    watch.busy = True
+    try:
+        learner = watch.learner_on_stack(sys._getframe(2))
+    finally:
+        watch.busy = False
+    if not learner:
+        return
+    what = f"{name}.{key}" + (" (deleted)" if value is _MISSING and key != "__dict__" else "")
+    watch.refused.append(f"{what} (module written)" if key != "__dict__" else what)
+    raise RuntimeError(f"テストの実行中は使えません (not allowed during a test): {what}")
+
+
+def _guard_modules(snapshot: Snapshot) -> None:
+    for module in snapshot.modules.values():
+        if type(module) is types.ModuleType:
+            module.__class__ = _GuardedModule
+
+
+def checkpoint(where: object = "") -> None:
+    """Between the steps of a test (each statement of the test cell and of the locked helpers it
+    calls, the start and the end of each check function): fail the test if a helper differs
+    from the snapshot. A patch learner code makes while the test runs must be in place when the
+    test's next step looks at it, so it is seen here even if it is put back before the test
+    ends."""
+    state = _STATE
+    watch, snapshot = state.watch, state.snapshot
+    if watch is None or snapshot is None or not watch.testing or watch.busy:
+        return
+    watch.busy = True
+    try:
+        changed = snapshot.changed_now()
+    finally:
+        watch.busy = False
+    if not changed:
+        return
+    at = f"line {where}" if isinstance(where, int) else str(where)
+    found = [f"{c} (changed while the test ran, seen at {at})" for c in changed]
+    watch.seen += [f for f in found if f not in watch.seen]
+    raise TamperError(
+        "改ざんの疑い (tamper suspected): テストの実行中に採点用の関数やデータが書き換えられました"
+        f"。このテストは採点できません: {', '.join(changed)}")
+
+
+def _checked(fn: types.FunctionType) -> Any:
+    """``fn`` (a check function) with a checkpoint at its start and its end."""
+
+    @functools.wraps(fn)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        checkpoint(fn.__name__)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            checkpoint(fn.__name__)
+
+    return checked
+
+
+def _guard_checks() -> None:
+    """Wrap the public functions of ``autograder.checks`` with checkpoints (once, before the
+    snapshot); their frames are left out of a failure's traceback as the checks' own are."""
+    checks = sys.modules.get("autograder.checks")
+    if checks is None or getattr(checks, "_guarded", False):
+        return
+    namespace = vars(checks)
+    for name, value in list(namespace.items()):
+        if isinstance(value, types.FunctionType) and not name.startswith("_") \
+                and value.__module__ == checks.__name__:
+            namespace[name] = _checked(value)
+    namespace["_MACHINERY"] = (*namespace.get("_MACHINERY", ()), str(Path(__file__).resolve()))
+    namespace["_guarded"] = True
+
+
+class _Checkpoints(ast.NodeTransformer):
+    """A checkpoint call before each statement of the test (and of the functions it defines),
+    not inside loops (the check functions' own checkpoints run there)."""
+
+    def _statements(self, body: list[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for stmt in body:
+            if not (isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"):
+                call = ast.Expr(ast.Call(ast.Name(CHECKPOINT, ast.Load()),
+                                         [ast.Constant(stmt.lineno)], []))
+                out.append(ast.copy_location(call, stmt))
+            out.append(self.visit(stmt))
+        return out
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, ast.For | ast.AsyncFor | ast.While | ast.Lambda | ast.ClassDef):
+            return node
+        for field in ("body", "orelse", "finalbody"):
+            value = getattr(node, field, None)
+            if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+                setattr(node, field, self._statements(value))
+        for handler in getattr(node, "handlers", []) or []:
+            handler.body = self._statements(handler.body)
+        return node
+
+
+def _with_checkpoints(tree: ast.Module) -> ast.Module:
+    tree = _Checkpoints().visit(tree)
+    return ast.fix_missing_locations(tree)
+
+
+# -- what the locked cells computed: bound afresh in each test that reads it -----------------
+
+RESULT_COPY_BYTES = 256 * 2**20  # locked cells' results kept as copies, in all (more: digest)
+RESULT_ITEMS = 100_000  # entries walked in one result; a larger one is followed by identity
+IPYTHON_NAMES = re.compile(r"_+|_i+|_i?\d+|_[ioed]h|In|Out|exit|quit|get_ipython")
+
+
+class _Unfollowed(Exception):
+    """A value whose content the guard does not follow (only its identity)."""
+
+
+def _fingerprint(value: Any) -> tuple[str, int] | None:
+    """(digest, bytes) of plain data and numpy arrays nested in dicts, lists and tuples; None
+    for anything else (a learner's object: followed by identity, its methods not run)."""
+    numpy = sys.modules.get("numpy")
+    digest = hashlib.sha256()
+    size = 0
+    items = 0
+
+    def walk(v: Any, depth: int) -> None:
+        nonlocal size, items
+        items += 1
+        if depth > 20 or items > RESULT_ITEMS:
+            raise _Unfollowed
+        kind = type(v)
+        if v is None or kind in (bool, int, float, complex, str, bytes):
+            digest.update(repr((kind.__name__, v)).encode())
+            size += 64
+        elif numpy is not None and kind is numpy.ndarray and v.dtype != object:
+            data = numpy.ascontiguousarray(v)
+            digest.update(f"a{v.dtype.str}{v.shape}".encode())
+            digest.update(data.view(numpy.uint8).reshape(-1) if data.size else b"")
+            size += v.nbytes + 128
+        elif numpy is not None and isinstance(v, numpy.generic) and kind.__module__ == "numpy":
+            digest.update(f"g{v.dtype.str}".encode() + v.tobytes())
+            size += 64
+        elif kind in (dict, list, tuple):
+            digest.update(f"{kind.__name__}{len(v)}(".encode())
+            for entry in (v.items() if kind is dict else v):
+                if kind is dict:
+                    walk(entry[0], depth + 1)
+                    entry = entry[1]
+                walk(entry, depth + 1)
+            digest.update(b")")
+            size += 64
+        else:
+            raise _Unfollowed
+
+    try:
+        walk(value, 0)
+    except (_Unfollowed, RecursionError):
+        return None
+    return digest.hexdigest(), size
+
+
+class _Result:
+    """A name a locked cell bound: the object, a digest of its content and a copy (under the
+    cap) to put back."""
+
+    def __init__(self, value: Any, budget: list[int]):
+        self.value = value
+        found = _fingerprint(value)
+        self.digest = found[0] if found else None
+        self.bytes = 0
+        self.copy: Any = _MISSING
+        if found and found[1] <= budget[0]:
+            self.copy = copy.deepcopy(value)
+            self.bytes = found[1]
+            budget[0] -= found[1]
+
+    def changed(self) -> bool:
+        if self.digest is None:
+            return False
+        found = _fingerprint(self.value)
+        return found is None or found[0] != self.digest
+
+    def restore(self) -> bool:
+        """Back to the copy (a fresh object); False if there is none."""
+        if self.copy is _MISSING:
+            return False
+        self.value = copy.deepcopy(self.copy)
+        return True
+
+
+def _record_locked(state: _State) -> None:
+    """After a locked (non-test) cell ran: record the names it bound or rebound (not imports,
+    functions and classes: the locked cells' setup statements bind those afresh)."""
+    before, state.pending = state.pending, None
+    shell = _shell()
+    if before is None or shell is None:
+        return
+    for key, value in list(shell.user_ns.items()):
+        if IPYTHON_NAMES.fullmatch(key) or (key in before and before[key] is value):
+            continue
+        old = state.results.pop(key, None)
+        if old is not None:
+            state.budget[0] += old.bytes
+        if not isinstance(value, types.ModuleType | types.FunctionType | type):
+            state.results[key] = _Result(value, state.budget)
+
+
+def cell() -> None:
+    """The prologue of a locked non-test cell: note the notebook's names, and record what the
+    cell bound once it has run (a one-shot ``post_run_cell`` callback: it runs, error or not,
+    before the next cell, and removes itself, so IPython's event table is as it was)."""
+    state = _STATE
+    _record_locked(state)
+    shell = _shell()
+    if shell is None or state.snapshot is None:
+        return
+    state.pending = dict(shell.user_ns)
+
+    def recorded(result: Any = None) -> None:
+        shell.events.unregister("post_run_cell", recorded)
+        _record_locked(state)
+
+    shell.events.register("post_run_cell", recorded)
+
+
+def _locked_results(state: _State, user_ns: dict, ns: dict,
+                    names: set[str]) -> tuple[list[str], list[str]]:
+    """Bind the locked cells' results the test reads (``names``) to what those cells produced,
+    in the test's namespace and the notebook's: (what learner code had done to them, what could
+    not be put back)."""
+    found, lost = [], []
+    for name in sorted(names & set(state.results)):
+        result = state.results[name]
+        if user_ns.get(name, _MISSING) is not result.value:
+            found.append(f"{name} (a locked cell's result, rebound)")
+        if result.changed():
+            if result.restore():
+                found.append(f"{name} (a locked cell's result, changed in place; put back)")
+            else:
+                lost.append(name)
+        ns[name] = user_ns[name] = result.value
+    return found, lost
+
+
+def _after_test(state: _State, ns: dict, start: dict, used: set[str]) -> None:
+    """Names of locked results the test bound are its own now; results it read that the learner
+    code it called changed in place are put back for the next test."""
+    for name, result in list(state.results.items()):
+        value = ns.get(name, _MISSING)
+        if value is not _MISSING and (name not in start or value is not start[name]):
+            state.budget[0] += result.bytes
+            state.results[name] = _Result(value, state.budget)
+        elif name in used and result.changed() and result.restore():
+            if _shell() is not None:
+                _shell().user_ns[name] = result.value
+
+
 # -- the entry points: the prologue of the first code cell, each test cell, the verdict ---------
 
 
@@ -922,6 +1268,9 @@ class _State:
     during: dict[str, list[str]] = {}  # token -> what learner code did while the test ran
     notes: dict[str, list[str]] = {}  # token -> neutral notes (signal handlers reset)
     rebound: dict[str, list[str]] = {}  # token -> the locked cells' names rebound by learner code
+    pending: dict | None = None  # the notebook's names before the locked cell now running
+    results: dict[str, _Result] = {}  # name -> what a locked non-test cell bound it to
+    budget = [RESULT_COPY_BYTES]  # bytes left for copies of the results
     tests = 0
 
 
@@ -951,11 +1300,14 @@ def enter(token: str | None = None, rebind: str = "", memory_limit: int = 0) -> 
         _limit_memory(memory_limit)
         _preload()
         _no_tqdm_monitor()
+        _guard_checks()
         state.snapshot = Snapshot(_shell())
         state.watch = _Watch(state.snapshot)
+        _guard_modules(state.snapshot)
         sys.addaudithook(_audit)
     if token is None:
         return
+    _record_locked(state)
     snapshot, watch = state.snapshot, state.watch
     helpers, pipeline = snapshot.diff()
     snapshot.restore()
@@ -1012,25 +1364,49 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
     user_ns = shell.user_ns if shell is not None else {}
     ns = dict(user_ns)
     ns["__builtins__"] = builtins
-    exec(compile(rebind, SETUP_FILE, "exec"), ns)
+    ns[CHECKPOINT] = checkpoint
+    try:
+        setup_tree = _with_checkpoints(ast.parse(rebind))
+    except SyntaxError:
+        setup_tree = ast.parse("")
+    exec(compile(setup_tree, SETUP_FILE, "exec"), ns)
+    setup_bound = {k for k, v in ns.items() if k not in user_ns or user_ns[k] is not v}
     genuine = {n: ns[n] for n in _imported_names(rebind) if n in ns}
     before = {n: user_ns.get(n, _MISSING) for n in genuine}
     rebound = [n for n, v in before.items() if v is not _MISSING and v is not genuine[n]]
     helpers = _defined_names(rebind)  # run afresh above: a learner's redefinition is not used
-    state.rebound[token] = rebound
+    transformed = shell.transform_cell(source) if shell is not None else source
+    try:
+        read = _loaded_names(ast.parse(transformed)) | _loaded_names(setup_tree)
+    except SyntaxError:
+        read = set()
+    used = read - setup_bound
+    changed, lost = _locked_results(state, user_ns, ns, used)
+    state.rebound[token] = rebound + changed
+    if lost:
+        state.during[token] = [f"{n} (a locked cell's result, changed in place)" for n in lost]
+        _show_error(shell, TamperError(
+            "改ざんの疑い (tamper suspected): ロックされたセルの結果が書き換えられていて、"
+            f"元に戻せないため、このテストは採点できません: {', '.join(lost)}"), None)
+        return None
     start = dict(ns)
 
     state.tests += 1
     filename = TEST_FILE.format(n=state.tests)
-    transformed = shell.transform_cell(source) if shell is not None else source
     import linecache
 
     linecache.cache[filename] = (len(transformed), None, transformed.splitlines(True), filename)
     result = None
     watch.refused = []
+    watch.seen = []
     try:
         tree = ast.parse(transformed, filename)
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        if last is not None:  # a checkpoint before the final expression too
+            tree.body.append(ast.copy_location(ast.Pass(), last))
+        tree = _with_checkpoints(tree)
+        if last is not None:
+            tree.body.pop()
         body = compile(tree, filename, "exec")
         tail = compile(ast.Expression(last.value), filename, "eval") if last else None
         watch.testing = True
@@ -1038,6 +1414,7 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
             exec(body, ns)
             if tail is not None:
                 result = eval(tail, ns)
+            checkpoint("the end of the test")
         finally:
             watch.testing = False
     except BaseException as error:  # noqa: BLE001 (the cell's error, shown as IPython would)
@@ -1046,7 +1423,7 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
             tb = tb.tb_next
         _show_error(shell, error, tb)
         result = None
-    during = [f"{what} (refused)" for what in dict.fromkeys(watch.refused)]
+    during = [f"{what} (refused)" for what in dict.fromkeys(watch.refused)] + watch.seen
     during += [f"{n} (rebound while the test ran)" for n, v in before.items()
                if user_ns.get(n, _MISSING) is not v]
     timers, handlers = _quiet_signals(watch)
@@ -1064,6 +1441,7 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
     for key, value in ns.items():
         if key != "__builtins__" and (key not in start or start[key] is not value):
             user_ns[key] = value
+    _after_test(state, ns, start, used)
     user_ns.update(genuine)  # as the locked cells bound them, for the cells after this one
     if delegation:
         _show_error(shell, TamperError(
