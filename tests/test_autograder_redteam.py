@@ -45,17 +45,27 @@ TEST_HELPER = (
 WRONG = "def double(x):\n    return 3 * np.asarray(x, dtype=float)\n"
 RIGHT = "def double(x):\n    return 2 * np.asarray(x, dtype=float)\n"
 REDEFINE = "\n\ndef agrees(a, b):\n    return True\n"
-# A stand-in that passes once and puts the original back: nothing is left for the comparison
-# after the test. Through the attribute (``module.name = ...``), through the module's namespace
-# (``vars(module)``) and through a function's ``__globals__`` (not a module attribute write).
+# Stand-ins that pass: the first one called puts every original back, so nothing is left for
+# the comparison after the test. Through the attribute (``module.name = ...``), through the
+# module's namespace (``vars(module)``) and through a function's ``__globals__`` (no module
+# attribute write at all).
 _SELF_RESTORING = (
     "import autograder.checks as _checks\n"
     "import numpy as _np\n"
-    "def _patch(write, read, name):\n"
-    "    original = read(name)\n"
-    "    def stand_in(*args, **kwargs):\n"
+    "_patched = {}\n"
+    "def _undo():\n"
+    "    for (write, name), original in list(_patched.items()):\n"
     "        write(name, original)\n"
+    "    _patched.clear()\n"
+    "def _patch(write, read, name):\n"
+    "    current = read(name)\n"
+    "    if getattr(current, 'stand_in', False):\n"
+    "        return\n"
+    "    _patched[(write, name)] = current\n"
+    "    def stand_in(*args, **kwargs):\n"
+    "        _undo()\n"
     "        return True\n"
+    "    stand_in.stand_in = True\n"
     "    write(name, stand_in)\n"
 )
 SELF_RESTORING = {
