@@ -26,20 +26,33 @@ front of the first code cell and replaces each graded test cell by one call,
   runs,
   the audit hook refuses learner code what would reach the test's frame or namespace or run
   beside it (frames, the garbage collector's object graph, tracing, fork and processes, signals,
-  ``ctypes``, code swaps); afterwards, the names the test used are followed through learner
-  functions and classes to find delegation to the reference library (its own object under the
-  exercise's name, or a copy: run from its source file, or its bytecode). Any of these fails the
-  test with a ``TamperError`` output; names the test bound are copied back for later cells;
+  ``ctypes``, code swaps); the helper modules (their class is swapped for ``_GuardedModule``
+  after the snapshot) refuse learner code a write to their attributes and their namespace
+  (``vars(module)``); and a checkpoint between the test's steps (before each statement of the
+  test cell and of the locked helpers it calls, at the start and the end of every check function)
+  compares the helpers with the snapshot, so a patch made through a route left open (a function's
+  ``__globals__``) fails the test even when learner code puts it back before the test ends: to
+  fool a check it must be in place when the check looks. Afterwards, the names the test used are
+  followed through learner functions and classes to find delegation to the reference library (its
+  own object under the exercise's name, or a copy: run from its source file, or its bytecode).
+  Any of these fails the test with a ``TamperError`` output; names the test bound are copied back
+  for later cells;
+- what a locked non-test cell binds (an experiment's ``histories``) is recorded once it has run
+  (``cell``): the object, a digest of its content (plain data and numpy arrays) and a copy under
+  a cap. A test reading such a name gets that object, put back from the copy if it was changed in
+  place; a learner's cell that rebound or changed it is reported (``rebound``), and a test whose
+  result cannot be put back (no copy: too large) is failed;
 - after a test cell the grader asks ``verdict`` (through the reply's ``user_expressions``, outside
   IPython's cell pipeline): whether this cell's ``enter`` ran, what changed while the test ran,
   what learner code did during it, what was put back before it; the grader scores such a cell 0.
 
 This is a guard inside the learner's process, not a sandbox: code that reads this module and
-targets it can still defeat it (a sandbox around the kernel is the outer wall), and a
-helper patched and put back by learner code between two calls of the same test leaves no trace
-the end-of-test comparison can see. ``autograder.tamper_scan`` flags such code for the
-instructor. Python 3.11 has no audit event for starting a thread or setting a signal handler:
-those are checked before and after each test instead.
+targets it can still defeat it (a sandbox around the kernel is the outer wall). A patch made
+through a function's ``__globals__`` and put back within one step of the test (inside a single
+check call, or between learner code returning and a later name lookup in the same statement)
+leaves no trace at a checkpoint; ``autograder.tamper_scan`` flags such code (``__globals__``)
+for the instructor. Python 3.11 has no audit event for starting a thread or setting a signal
+handler: those are checked before and after each test instead.
 """
 
 from __future__ import annotations
