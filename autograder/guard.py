@@ -364,15 +364,18 @@ class Snapshot:
         self.closures = [s for s in self.functions if s.fn.__closure__]
         self.quick_containers = [c for c in self.containers if c not in self.pipeline]
 
-    def changed_now(self) -> list[str]:
-        """Helpers that differ from the snapshot now (a checkpoint while a test runs)."""
+    def changed_now(self, watch: _Watch) -> list[str]:
+        """Helpers that differ from the snapshot now (a checkpoint while a test runs), but for
+        what the test's own code set."""
         found = []
         builtin_names = self.user_builtins
         for mapping, entries in self.quick:
             ns = mapping.namespace
+            owner = ns if mapping.owner is None else mapping.owner
             for key, value in entries.items():
                 now = ns.get(key, _MISSING)
-                if now is not value and not _same(now, value):
+                if now is not value and not _same(now, value) \
+                        and not watch.granted_value(owner, key, now):
                     found.append(f"{mapping.label}.{key}")
             if mapping.owner is None and len(ns) != len(mapping.entries):
                 # a module's new global that shadows a builtin its functions call
@@ -644,8 +647,32 @@ class _Watch:
         self.testing = False
         self.refused: list[str] = []  # during the current test
         self.seen: list[str] = []  # helpers found changed at a checkpoint of the current test
+        # What the test's own code may set on a helper while it runs (a locked helper blocking
+        # a reference implementation): (id of a module's namespace, name) -> values it set there
+        # (module writes go through ``_GuardedModule``), and the code the guard compiled for the
+        # test (a class attribute write has no audit event: a function of this code is the
+        # test's own; learner code cannot make one while the test runs, ``function.__new__``).
+        self.granted: dict[tuple[int, str], list[Any]] = {}
+        self.own_code: list[types.CodeType] = []
+        self.own_code_ids: set[int] = set()
         self.copies: list[str] = []  # ever: copies of the reference library made by learner code
         self.busy = False
+
+    def grant(self, owner: Any, name: str, value: Any) -> None:
+        """The test's own code set ``owner.name`` to ``value``: not learner tampering."""
+        self.granted.setdefault((id(owner), name), []).append(value)
+
+    def granted_value(self, owner: Any, name: str, value: Any) -> bool:
+        if any(value is v for v in self.granted.get((id(owner), name), ())):
+            return True
+        if isinstance(value, staticmethod | classmethod):
+            value = value.__func__
+        return isinstance(value, types.FunctionType) and id(value.__code__) in self.own_code_ids
+
+    def own(self, *codes: types.CodeType | None) -> None:
+        """The code compiled for the current test (its cell, the locked helpers)."""
+        self.own_code = [c for code in codes if code is not None for c in _codes(code)]
+        self.own_code_ids = {id(c) for c in self.own_code}
 
     # -- whose code is running --------------------------------------------------------------
 
@@ -1022,6 +1049,8 @@ def _module_write(module: types.ModuleType, key: str, value: Any) -> None:
     finally:
         watch.busy = False
     if not learner:
+        if key != "__dict__":
+            watch.grant(_MODULE_DICT.__get__(module), key, value)
         return
     what = f"{name}.{key}" + (" (deleted)" if value is _MISSING and key != "__dict__" else "")
     watch.refused.append(f"{what} (module written)" if key != "__dict__" else what)
@@ -1046,7 +1075,7 @@ def checkpoint(where: object = "") -> None:
         return
     watch.busy = True
     try:
-        changed = snapshot.changed_now()
+        changed = snapshot.changed_now(watch)
     finally:
         watch.busy = False
     if not changed:
@@ -1382,7 +1411,8 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
         setup_tree = _with_checkpoints(ast.parse(rebind))
     except SyntaxError:
         setup_tree = ast.parse("")
-    exec(compile(setup_tree, SETUP_FILE, "exec"), ns)
+    setup_code = compile(setup_tree, SETUP_FILE, "exec")
+    exec(setup_code, ns)
     setup_bound = {k for k, v in ns.items() if k not in user_ns or user_ns[k] is not v}
     genuine = {n: ns[n] for n in _imported_names(rebind) if n in ns}
     before = {n: user_ns.get(n, _MISSING) for n in genuine}
@@ -1412,6 +1442,7 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
     result = None
     watch.refused = []
     watch.seen = []
+    watch.granted = {}
     try:
         tree = ast.parse(transformed, filename)
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
@@ -1422,6 +1453,7 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
             tree.body.pop()
         body = compile(tree, filename, "exec")
         tail = compile(ast.Expression(last.value), filename, "eval") if last else None
+        watch.own(setup_code, body, tail)
         watch.testing = True
         try:
             exec(body, ns)
