@@ -211,15 +211,25 @@ def test_helpers_patched_before_the_tests_are_restored_not_just_detected(graded)
 
 
 def test_a_patch_during_the_test_scores_the_cell_zero(tmp_path: Path):
-    """Learner code called by a test patches a helper while the test runs: a module attribute is
-    caught afterwards, a function's code swap is refused as it happens (audit hook)."""
+    """Learner code called by a test patches a helper while the test runs: a function's code swap
+    (audit hook) and a module attribute write (the module refuses it) are refused as they happen,
+    even when the learner code catches the refusal; a write through a function's ``__globals__``
+    is seen at the test's next checkpoint."""
     course = make_guarded_course(tmp_path)
     release(course, DAY)
     released = nbformat.read(course.release_dir / DAY / f"{GUARDED}.ipynb", as_version=4)
     sneaky = ("def double(x):\n"
               "    import autograder.checks as c\n"
-              "    c.rel_error = lambda a, b: 0.0\n"
-              "    c.check_value.__code__ = (lambda *a, **k: None).__code__\n"
+              "    try:\n"
+              "        c.check_value.__code__ = (lambda *a, **k: None).__code__\n"
+              "    except RuntimeError:\n"
+              "        pass\n"
+              "    try:\n"
+              "        c.rel_error = lambda a, b: 0.0\n"
+              "    except RuntimeError:\n"
+              "        pass\n"
+              "    f = getattr(c.check_gradient, '__wrapped__', c.check_gradient)\n"
+              "    f.__globals__['rel_error'] = lambda a, b: 0.0\n"
               "    return 3 * np.asarray(x, dtype=float)\n")
     folder = tmp_path / "returned" / "sneaky"
     folder.mkdir(parents=True)
@@ -228,10 +238,12 @@ def test_a_patch_during_the_test_scores_the_cell_zero(tmp_path: Path):
     nbformat.write(nb, folder / f"{GUARDED}.ipynb")
     collect(course, DAY, tmp_path / "returned")
     [result] = grade(course, DAY)
-    assert grade_table(course, DAY).rows["sneaky"][GUARDED].cells["test_value"] == 0.0
-    assert any("helpers changed during the test" in flag and "autograder.checks.rel_error"
-               in flag for flag in result.flags), result.flags
-    assert any("object.__setattr__ (refused)" in flag for flag in result.flags), result.flags
+    assert set(grade_table(course, DAY).rows["sneaky"][GUARDED].cells.values()) == {0.0}
+    flags = " ".join(result.flags)
+    assert "object.__setattr__ (refused)" in flags, result.flags
+    assert "autograder.checks.rel_error (module written) (refused)" in flags, result.flags
+    assert "autograder.checks.rel_error (changed while the test ran, seen at check_gradient)" \
+        in flags, result.flags
 
 
 def test_check_value_is_not_fooled_by_an_object_equal_to_everything():
