@@ -1150,7 +1150,8 @@ def _with_checkpoints(tree: ast.Module) -> ast.Module:
 
 # -- what the locked cells computed: bound afresh in each test that reads it -----------------
 
-RESULT_COPY_BYTES = 256 * 2**20  # locked cells' results kept as copies, in all (more: digest)
+RESULT_COPY_BYTES = 128 * 2**20  # locked cells' results kept as copies, in all (more: digest)
+RESULT_COPY_ONE = 32 * 2**20  # one result larger than this: its digest only
 RESULT_ITEMS = 100_000  # entries walked in one result; a larger one is followed by identity
 IPYTHON_NAMES = re.compile(r"_+|_i+|_i?\d+|_[ioed]h|In|Out|exit|quit|get_ipython")
 
@@ -1213,7 +1214,7 @@ class _Result:
         self.digest = found[0] if found else None
         self.bytes = 0
         self.copy: Any = _MISSING
-        if found and found[1] <= budget[0]:
+        if found and found[1] <= min(budget[0], RESULT_COPY_ONE):
             self.copy = copy.deepcopy(value)
             self.bytes = found[1]
             budget[0] -= found[1]
