@@ -10,8 +10,8 @@ import pytest
 import autograder.checks
 import course.gradcheck
 import course.layers
-from autograder.execution import with_prologue
-from autograder.guard import Snapshot
+from autograder.execution import GuardPlan, with_prologue
+from autograder.guard import Snapshot, _fingerprint, _Watch
 
 
 @pytest.fixture
@@ -80,3 +80,57 @@ def test_method_added_to_a_reference_class_is_reported_and_removed(snapshot: Sna
 ])
 def test_prologue_keeps_line_numbers_when_it_can(source: str, expected: str):
     assert with_prologue(source, "P") == expected
+
+
+def test_the_quick_comparison_sees_what_the_full_one_sees(snapshot: Snapshot):
+    """The checkpoints' comparison (``changed_now``): a module attribute, a constant, a
+    ``sys.modules`` entry; a value the test's own code set (granted) is not a change."""
+    watch = _Watch(snapshot)
+    assert snapshot.changed_now(watch) == []
+    original = autograder.checks._fail
+    vars(autograder.checks)["_fail"] = stand_in = lambda *a, **k: None  # noqa: E731
+    course.gradcheck.THRESHOLDS["dx"] = 1.0
+    assert {"autograder.checks._fail", "course.gradcheck.THRESHOLDS"} \
+        <= set(snapshot.changed_now(watch))
+    watch.grant(vars(autograder.checks), "_fail", stand_in)
+    assert "autograder.checks._fail" not in snapshot.changed_now(watch)
+    snapshot.restore()
+    assert autograder.checks._fail is original and snapshot.changed_now(watch) == []
+
+
+def test_locked_cells_get_the_recording_prologue():
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    def cell(source: str, **flags: object):
+        meta = {"grade": False, "solution": False, "locked": True, "grade_id": source[:4]}
+        meta.update(flags)
+        return new_code_cell(source, metadata={"nbgrader": meta})
+
+    nb = new_notebook(cells=[cell("import numpy as np"), cell("def f(x):\n    return x",
+                                                              solution=True, locked=False),
+                             cell("histories = f(1)"), cell("histories = 2", locked=False),
+                             cell("assert histories == 1", grade=True, points=1)])
+    plan = GuardPlan(nb)
+    assert plan.locked == {0, 2}
+    assert plan.source(0, None, "import numpy as np").endswith("guard.cell(); import numpy as np")
+    assert plan.source(2, None, "histories = f(1)").endswith(".guard.cell(); histories = f(1)")
+    assert plan.source(3, None, "histories = 2") is None
+
+
+@pytest.mark.parametrize(("value", "followed"), [
+    ({"loss": [1.0, 2.0], "acc": (np.float64(0.5), None)}, True),
+    (np.arange(6.0).reshape(2, 3), True),
+    (np.array([object()], dtype=object), False),
+    (course.layers.ReLU(), False),  # a learner-facing object: identity only, none of its code run
+])
+def test_locked_results_are_followed_by_content_only_for_plain_data(value, followed: bool):
+    found = _fingerprint(value)
+    assert (found is not None) is followed
+    if followed:
+        changed = copy.deepcopy(value)
+        if isinstance(changed, dict):
+            changed["loss"][0] = 3.0
+        else:
+            changed[0, 0] = -1.0
+        assert _fingerprint(changed)[0] != found[0]
+        assert _fingerprint(copy.deepcopy(value))[0] == found[0]
