@@ -1225,6 +1225,13 @@ class _Result:
         found = _fingerprint(self.value)
         return found is None or found[0] != self.digest
 
+    def same_content(self, other: Any) -> bool:
+        """``other`` (a rebinding) holds the same data (a demo cell recomputing it)."""
+        if self.digest is None or other is _MISSING:
+            return False
+        found = _fingerprint(other)
+        return found is not None and found[0] == self.digest
+
     def restore(self) -> bool:
         """Back to the copy (a fresh object); False if there is none."""
         if self.copy is _MISSING:
@@ -1276,7 +1283,8 @@ def _locked_results(state: _State, user_ns: dict, ns: dict,
     found, lost = [], []
     for name in sorted(names & set(state.results)):
         result = state.results[name]
-        if user_ns.get(name, _MISSING) is not result.value:
+        now = user_ns.get(name, _MISSING)
+        if now is not result.value and not result.same_content(now):
             found.append(f"{name} (a locked cell's result, rebound)")
         if result.changed():
             if result.restore():
