@@ -36,7 +36,9 @@ from autograder.specs import all_specs
 
 NOTEBOOKS = [s.NOTEBOOK for s in all_specs() if notebook_path(s.NOTEBOOK).exists()]
 LEARNER = "<learner:"  # co_filename prefix of the code compiled from solution cells
-UNMODIFIED = re.compile(r"変更(され|しません|しないで)|書き換え(られ|まし|てい)|が変わって|更新されています")  # "not modified" checks
+# the checks that the input was not modified ("...変更されています", "...書き換えられています")
+UNMODIFIED = re.compile(
+    r"変更(され|しません|しないで)|書き換え(られ|まし|てい)|が変わって|更新されています")
 
 
 class Scribbler:
@@ -144,7 +146,8 @@ def _shares(value: Any, kept: list) -> bool:
 
 
 def _scribble(array: Any) -> int:
-    """Overwrite ``array`` (an ndarray or a list of numbers) in place with other values; 1 if done."""
+    """Overwrite ``array`` (an ndarray or a list of floats) in place with other values; 1 if
+    done."""
     if isinstance(array, list):
         array[:] = [float(v) * -1.3 + 0.7 for v in array]
         return 1
@@ -183,7 +186,8 @@ def test_a_correct_answer_that_scribbles_over_its_inputs_passes_every_test(noteb
     start = time.perf_counter()
     with notebook_context(notebook) as namespace:
         for cell in code_cells(notebook, hidden=True):
-            label = f"{LEARNER}{cell.grade_id}>" if cell.is_solution else f"<{notebook}:{cell.grade_id}>"
+            where = LEARNER if cell.is_solution else f"<{notebook}:"
+            label = f"{where}{cell.grade_id}>"
             scribbler.in_test = cell.is_test
             try:
                 exec(compile(cell.source, label, "exec"), namespace)  # noqa: S102
