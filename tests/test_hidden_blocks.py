@@ -16,7 +16,8 @@ NOTEBOOK = "day4/4_4_weight_decay"
 HONEST_GRADIENT = '''
 def gradient_with_weight_decay(network, x, t, lam):
     grads = network.gradient(x, t)
-    return {k: g + lam * network.params[k] if k.startswith("W") else g.copy() for k, g in grads.items()}
+    return {k: g + lam * network.params[k] if k.startswith("W") else g.copy()
+            for k, g in grads.items()}
 '''
 DELEGATING = {
     "the penalty of L2": '''
