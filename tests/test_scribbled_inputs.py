@@ -16,6 +16,11 @@ must still pass every test: so no test reads an input after the learner has seen
 
 The only failures allowed are the checks that the input was not modified ("...変更されています");
 they are recorded, not raised, so that the rest of their cell (its hidden part) is checked too.
+
+Blind spot: an array the learner's object keeps (a layer caching its input) is not scribbled (a
+correct layer needs it for backward), so a test that reads such an array afterwards is not
+caught here; the fixed tests hand learner methods copies (``layer.forward(x.copy())``) anyway.
+One in-process run per notebook: about 45 s for all 23 notebooks.
 """
 
 from __future__ import annotations
@@ -35,6 +40,20 @@ import autograder.checks
 from autograder.specs import all_specs
 
 NOTEBOOKS = [s.NOTEBOOK for s in all_specs() if notebook_path(s.NOTEBOOK).exists()]
+# KNOWN, NOT YET FIXED: these notebooks' tests still read inputs after the learner's code had them
+# (found by this test; Day 4 was fixed first, issue 12). Strict: a notebook that is fixed fails
+# here until it is taken off the list. Run with -rx to see each one's failing cells.
+NOT_YET_FIXED = {
+    "day1/1_1_computational_graph", "day1/1_2_gradient_checking", "day1/1_3_training_loop",
+    "day2/2_2_learning_rate", "day2/2_3_initialization", "day3/3_1_convolution",
+    "day3/3_2_pooling", "day3/3_3_data_augmentation", "day5/5_1_penalties",
+    "day5/5_2_hyperparameter_search", "day5/5_3_transfer_learning", "day5/5_4_autoencoder",
+    "day6/6_1_recurrent_networks", "day6/6_2_lstm_gru", "day6/6_3_autoencoder_family",
+    "day6/6_4_boltzmann_generative",
+}
+CASES = [pytest.param(n, id=n.split("/")[-1], marks=[pytest.mark.xfail(
+    strict=True, reason="tests read inputs after the learner's call (not fixed yet)")]
+    if n in NOT_YET_FIXED else []) for n in NOTEBOOKS]
 LEARNER = "<learner:"  # co_filename prefix of the code compiled from solution cells
 # the checks that the input was not modified ("...変更されています", "...書き換えられています")
 UNMODIFIED = re.compile(
@@ -169,7 +188,7 @@ def _scribble(array: Any) -> int:
     return 1
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.split("/")[-1] for n in NOTEBOOKS])
+@pytest.mark.parametrize("notebook", CASES)
 def test_a_correct_answer_that_scribbles_over_its_inputs_passes_every_test(notebook, monkeypatch):
     allowed: list[str] = []
     genuine = autograder.checks.check_true
