@@ -28,6 +28,7 @@ tests can require a margin.
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -114,6 +115,29 @@ def _the(name: str, particle: str) -> str:
     Japanese ("重みの名前が"), as Japanese is written."""
     ascii_end = name[-1:].isascii() if name else True
     return f"{name} {particle}" if ascii_end else f"{name}{particle}"
+
+
+# What each check's message says the failed quantity is (the formats of the _fail calls below):
+# the feedback of a failed hidden test names it without the message's numbers.
+_QUANTITY = [re.compile(p) for p in (
+    r"\(reference output\): (.+?) ?の誤差は",
+    r"\(gradient check\): (.+?) ?の相対誤差",
+    r"形状 \(shape\) が違います: (.+?) ?の shape は",
+    r"^(.+?) ?に nan または inf が含まれています",
+    r"^(.+?) ?の型 \(type\) が違います",
+    r"^(.+?) ?が違います: あなたの答え",
+)]
+
+
+def failed_quantity(message: str) -> str | None:
+    """The quantity a check's failure ``message`` names ("dx (非公開)"), or None (a free-text
+    check_true message, another error)."""
+    headline = message.strip().partition("\n")[0]
+    for pattern in _QUANTITY:
+        found = pattern.search(headline)
+        if found:
+            return found.group(1)
+    return None
 
 
 def _headline_and_hint(error: BaseException) -> tuple[str, str | None]:

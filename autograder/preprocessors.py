@@ -14,9 +14,16 @@
   rest of that cell instead of failing the whole feedback. And no output shows hidden tests: an
   output quoting a line of a hidden region (a learner cell that printed ``In`` / ``_ih``, where
   the executed test cells are) or a hidden-test marker is replaced by a note.
+  A failure raised by the hidden part of a test cell (the test cell's line in its traceback lies
+  in a hidden region) shows a generic message instead of its own: the quantity that failed and
+  that it is a hidden test, never the message's numbers (a hidden reference value in the
+  feedback could be read and hard-coded). A hint written literally in the cell is kept. A
+  failure of the visible part keeps its full message.
 """
 
 from __future__ import annotations
+
+import re
 
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
@@ -24,6 +31,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, List
 
+from autograder.checks import UPSTREAM_PREFIX, failed_quantity
 from autograder.preflight import free_cell_id
 
 OUTPUT_NOTE = (
@@ -34,6 +42,41 @@ TRACEBACK_NOTE = (
     "(非公開テスト (hidden tests) を含むセルのため、"
     "トレースバック (traceback) は省略しています)"
 )
+
+HIDDEN_FAILURE = (
+    "非公開テスト (hidden tests) で不合格でした{what}。"
+    "非公開テストの参照値や詳しい結果は表示しません。"
+    "公開テストは通っていても、別の形状・値の入力では正しく動いていないようです。"
+)
+HIDDEN_HINT = "ヒント: {hint}"
+# Where a traceback puts the test cell's line: the guard's test cells, or a plain IPython cell.
+_CELL_LINE = re.compile(r"<dlcourse test cell \d+>:(\d+)|Cell In\[\d+\], line (\d+)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def failing_line(traceback: list[str]) -> int | None:
+    """The line of the test cell (its outermost frame) at which an error output's traceback
+    says the cell failed; None without a frame of the cell (a tamper report, a timeout)."""
+    for entry in traceback or []:
+        found = _CELL_LINE.search(_ANSI.sub("", str(entry)))
+        if found:
+            return int(found.group(1) or found.group(2))
+    return None
+
+
+def hidden_failure_message(evalue: str, source: str) -> str:
+    """The feedback's message for a failure of a hidden test: which quantity failed (as its
+    check named it), the first line of a "fix the earlier test first" message, and the hint
+    if the cell's source has it literally; no numbers of the check's message."""
+    quantity = failed_quantity(evalue.rpartition("(このセルのテストの結果: ")[2] or evalue)
+    message = HIDDEN_FAILURE.format(what=f": {quantity}" if quantity else "")
+    headline = evalue.strip().partition("\n")[0]
+    if headline.startswith(UPSTREAM_PREFIX.split("{", 1)[0]) and ": " in headline:
+        message = headline.partition(": ")[0] + "。" + message
+    hint = evalue.rpartition("ヒント: ")[2].strip() if "ヒント: " in evalue else ""
+    if hint and "\n" not in hint and hint in source:
+        message += "\n" + HIDDEN_HINT.format(hint=hint)
+    return message
 
 
 class RestoreMissingCells(OverwriteCells):
@@ -112,6 +155,19 @@ class ClearHiddenTestsAndTracebacks(ClearHiddenTests):
             cell.source = "\n".join(kept)
         return removed
 
+    @staticmethod
+    def _hidden_line_numbers(source: str, begin: str, end: str) -> set[int]:
+        """1-based numbers of the lines of ``source``'s hidden regions, markers included."""
+        numbers, inside = set(), False
+        for number, line in enumerate(source.split("\n"), start=1):
+            if begin in line:
+                inside = True
+            if inside:
+                numbers.add(number)
+            if end in line:
+                inside = False
+        return numbers
+
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict
                    ) -> tuple[NotebookNode, ResourcesDict]:
         self._secrets = {self.begin_test_delimeter, self.end_test_delimeter}
@@ -132,10 +188,15 @@ class ClearHiddenTestsAndTracebacks(ClearHiddenTests):
         self, cell: NotebookNode, resources: ResourcesDict, cell_index: int
     ) -> tuple[NotebookNode, ResourcesDict]:
         had_hidden = self.begin_test_delimeter in cell.source
+        source = cell.source
+        hidden = self._hidden_line_numbers(source, self.begin_test_delimeter,
+                                           self.end_test_delimeter)
         cell, resources = super().preprocess_cell(cell, resources, cell_index)
         if had_hidden and cell.cell_type == "code" and utils.is_grade(cell):
             for output in cell.outputs:
                 if output.output_type == "error":
+                    if failing_line(output.get("traceback", [])) in hidden:
+                        output.evalue = hidden_failure_message(str(output.evalue), source)
                     output.traceback = [f"{output.ename}: {output.evalue}", TRACEBACK_NOTE]
         if cell.cell_type == "code":
             cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=OUTPUT_NOTE)

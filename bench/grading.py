@@ -182,7 +182,7 @@ def _failed(what: str, done: subprocess.CompletedProcess) -> RuntimeError:
 
 
 def read_scores(workspace: Path, cohort: Cohort) -> Scores:
-    """Points per grade cell of every submitted notebook, from the workspace's gradebook."""
+    """Points per autograded cell of every submitted notebook, from the workspace's gradebook."""
     from nbgrader.api import Gradebook
 
     from autograder.config import COURSE_ID
@@ -193,7 +193,9 @@ def read_scores(workspace: Path, cohort: Cohort) -> Scores:
             scores[student] = {}
             for name in notebooks:
                 row = gb.find_submission_notebook(name, DAY, student)
-                scores[student][name] = {g.name: float(g.score) for g in row.grades}
+                # the autograded cells (a written answer waits for a person: no auto_score)
+                scores[student][name] = {g.name: float(g.score) for g in row.grades
+                                         if g.auto_score is not None}
     return scores
 
 

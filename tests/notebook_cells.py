@@ -1,7 +1,8 @@
 """Run a solution notebook's code cells in-process (no kernel): fast enough to try many bugs.
 
 Used by tests that show each typical learner bug fails a visible test with a pointed message.
-Hidden-test sections are removed first, so only what the learner sees is exercised.
+Hidden-test sections are removed first, so only what the learner sees is exercised (unless a test
+asks for them: ``code_cells(notebook, hidden=True)``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ def notebook_path(notebook: str) -> Path:
     return SOLUTIONS / f"{notebook}.ipynb"
 
 
-def code_cells(notebook: str) -> list[Cell]:
-    """The code cells of a solution notebook, hidden tests removed."""
+def code_cells(notebook: str, hidden: bool = False) -> list[Cell]:
+    """The code cells of a solution notebook, hidden tests removed (kept with ``hidden``)."""
     nb = json.loads(notebook_path(notebook).read_text(encoding="utf-8"))
     cells = []
     for cell in nb["cells"]:
@@ -46,7 +47,7 @@ def code_cells(notebook: str) -> list[Cell]:
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         cells.append(
             Cell(
-                source=_HIDDEN.sub("", source),
+                source=source if hidden else _HIDDEN.sub("", source),
                 grade_id=meta.get("grade_id"),
                 is_solution=bool(meta.get("solution")),
                 is_test=bool(meta.get("grade")) and not meta.get("solution"),

@@ -24,6 +24,7 @@ from autograder_tiny import (
 )
 
 from autograder.cli import main
+from autograder.preprocessors import HIDDEN_FAILURE
 from autograder.report import grade_table
 from autograder.samples import solution_code
 
@@ -145,9 +146,11 @@ def test_hidden_tests_absent_from_feedback_html(graded):
         html = page.read_text()
         assert HIDDEN_PROBE not in html
         assert "HIDDEN TESTS" not in html
-    # the failing hidden assert reaches the learner as its message, not as the hidden code
+    # the failing hidden assert reaches the learner as a generic message: neither the hidden code
+    # nor its own message (which holds the reference value)
     page = course.workspace / "feedback" / "hiddenfail" / DAY / "tiny.html"
-    assert HIDDEN_MESSAGE in page.read_text()
+    assert HIDDEN_MESSAGE not in page.read_text()
+    assert HIDDEN_FAILURE.split("{what}")[0] in page.read_text()
 
 
 def test_hidden_tests_did_run_in_the_autograded_notebook(graded):

@@ -238,3 +238,48 @@ def test_no_space_between_a_japanese_name_and_its_particle():
     with pytest.raises(CheckFailure) as caught:
         check_close("1 バッチ後の running_mean", 2.0, 1.0)
     assert "running_mean の誤差" in str(caught.value)
+
+
+def test_failed_quantity_reads_the_name_from_each_check_message():
+    from autograder.checks import check_gradient, check_shape, check_value, failed_quantity
+
+    cases = [
+        (lambda: check_close("dx (非公開)", np.ones(3), np.zeros(3)), "dx (非公開)"),
+        (lambda: check_gradient("スパース自己符号化器の dW1", np.ones(3), -np.ones(3), 1e-4),
+         "スパース自己符号化器の dW1"),
+        (lambda: check_shape("out", np.ones(3), (2,)), "out"),
+        (lambda: check_value("is_weight (非公開)", [1], [2]), "is_weight (非公開)"),
+    ]
+    for check, name in cases:
+        with pytest.raises(CheckFailure) as caught:
+            check()
+        assert failed_quantity(str(caught.value)) == name
+    assert failed_quantity("best_lam が一致しません (非公開)。") is None
+
+
+def test_feedback_of_a_hidden_failure_names_the_quantity_without_its_numbers():
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from autograder.preprocessors import HIDDEN_FAILURE, ClearHiddenTestsAndTracebacks
+
+    source = ("check_close('out', out, fx['out'])\n### BEGIN HIDDEN TESTS\nref = 2.0\n"
+              "check_close('dx (非公開)', dx, ref, hint='dx は 2 倍です')\n### END HIDDEN TESTS")
+    message = ("参照値と一致しません (reference output): dx (非公開) の誤差は許容幅の 5.0e+05 倍 "
+               "(rtol=1e-06, atol=1e-08)。値 3.25、参照値 2.125\nヒント: dx は 2 倍です")
+    meta = {"nbgrader": {"grade": True, "grade_id": "t", "solution": False, "locked": True,
+                         "points": 1, "schema_version": 3}}
+
+    def feedback(frame: str) -> str:
+        cell = new_code_cell(source, metadata=meta)
+        cell.outputs = [new_output("error", ename="CheckFailure", evalue=message,
+                                   traceback=[f"\x1b[36mFile \x1b[39m\x1b[32m{frame}\x1b[39m\n"])]
+        nb, _ = ClearHiddenTestsAndTracebacks().preprocess(new_notebook(cells=[cell]), {})
+        output = nb.cells[0].outputs[0]
+        return output.evalue + "\n".join(output.traceback)
+
+    for hidden_frame in ("<dlcourse test cell 7>:4", "Cell In[7], line 4"):
+        shown = feedback(hidden_frame)
+        assert "2.125" not in shown and "3.25" not in shown, shown
+        assert HIDDEN_FAILURE.format(what=": dx (非公開)") in shown
+        assert "ヒント: dx は 2 倍です" in shown  # a literal hint of the cell
+    assert "参照値 2.125" in feedback("<dlcourse test cell 7>:1")  # the visible line: in full
