@@ -153,8 +153,11 @@ class _FunctionState:
         if kw is not None and (kw.keys() != saved.keys()
                                or any(not _same(kw[k], v) for k, v in saved.items())):
             return True
+        return self.closure_changed()
+
+    def closure_changed(self) -> bool:
         return any(not _same(self._contents(c), v)
-                   for c, v in zip(fn.__closure__ or (), self.cells, strict=False))
+                   for c, v in zip(self.fn.__closure__ or (), self.cells, strict=False))
 
     def restore(self) -> None:
         fn = self.fn
@@ -382,7 +385,7 @@ class Snapshot:
                 found += [f"{mapping.label}.{k}" for k in list(ns) if k in builtin_names
                           and k not in mapping.entries and mapping.label != "builtins"]
         found += [f"{s.fn.__module__}.{s.fn.__qualname__} (closure)" for s in self.closures
-                  if s.changed()]
+                  if s.fn.__code__ is s.code and s.closure_changed()]
         for container in self.quick_containers:
             found += container.diff()
         found += [f"sys.modules[{name!r}]" for name, module in self.modules.items()
@@ -1119,7 +1122,9 @@ def _guard_checks() -> None:
 
 class _Checkpoints(ast.NodeTransformer):
     """A checkpoint call before each statement of the test (and of the functions it defines),
-    not inside loops (the check functions' own checkpoints run there)."""
+    not inside loops (the check functions' own checkpoints run there) nor in ``except`` and
+    ``finally`` blocks (the test's clean-up, such as putting back a blocked reference
+    implementation, must run)."""
 
     def _statements(self, body: list[ast.stmt]) -> list[ast.stmt]:
         out: list[ast.stmt] = []
@@ -1134,12 +1139,10 @@ class _Checkpoints(ast.NodeTransformer):
     def generic_visit(self, node: ast.AST) -> ast.AST:
         if isinstance(node, ast.For | ast.AsyncFor | ast.While | ast.Lambda | ast.ClassDef):
             return node
-        for field in ("body", "orelse", "finalbody"):
+        for field in ("body", "orelse"):
             value = getattr(node, field, None)
             if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
                 setattr(node, field, self._statements(value))
-        for handler in getattr(node, "handlers", []) or []:
-            handler.body = self._statements(handler.body)
         return node
 
 
