@@ -67,8 +67,8 @@ def _cohort(course, tmp: Path) -> dict[str, dict[str, float]]:
 
 
 def _grade_cohort(tmp: Path, db_url: str | None = None) -> tuple[float, dict, dict, dict]:
-    """Release, STUDENTS submissions, then ``python -m autograder grade day0 --workers 2`` (the command
-    itself: its worker processes re-import ``autograder.__main__``)."""
+    """Release, ``STUDENTS`` submissions, then ``python -m autograder grade day0 --workers 2``
+    (the command itself: its worker processes re-import ``autograder.__main__``)."""
     course = make_tiny_course(tmp)
     if db_url is not None:
         course = course.with_workspace(course.workspace, db_url)
