@@ -9,8 +9,14 @@ does; the sandboxed kernel leads its own group) and the cell ends as a timeout. 
 machine a CPU-bound cell takes longer by the clock but not in CPU seconds, so it passes or fails
 exactly as on a quiet one.
 
+A cell that goes on computing after the interrupt (learner code that swallows
+KeyboardInterrupt, or IPython formatting the traceback of a million-frame recursion, which
+ignores it) is killed (SIGKILL to the group) once it has used ``KILL_GRACE`` more CPU seconds: the
+notebook ends as "kernel died" within about ``timeout + KILL_GRACE`` CPU seconds instead of
+waiting for the wall-clock backstop.
+
 The wall clock remains a backstop only, for a cell that waits without computing (``sleep``, a
-blocked read) or ignores SIGINT: ``WALL_FACTOR`` times the timeout, plus ``WALL_SLACK`` seconds.
+blocked read): ``WALL_FACTOR`` times the timeout, plus ``WALL_SLACK`` seconds.
 Where ``/proc`` is missing (macOS) there is no watchdog and the backstop is the timeout itself.
 """
 
@@ -25,6 +31,7 @@ from typing import Any
 WALL_FACTOR = 4  # a CPU-bound cell on 2 cores at load average 6 gets about a third of a core
 WALL_SLACK = 10  # seconds: kernel start-up noise, output transfer
 POLL = 0.25  # seconds between two readings of /proc
+KILL_GRACE = 5.0  # CPU seconds a cell may still use after the interrupt before it is killed
 PROC = Path("/proc")
 
 
@@ -103,6 +110,7 @@ class Watchdog:
         self.root: int | None = getattr(provisioner, "pid", None)
         self.limit = limit or 0
         self.fired = False
+        self.killed = False  # the interrupt did not stop it: the kernel was killed
         self.used = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -132,3 +140,12 @@ class Watchdog:
                 except OSError:
                     return
                 self.fired = True
+            elif self.fired and self.used > self.limit + KILL_GRACE and not self.killed:
+                group = kernel_group(self.root)
+                if group is None:
+                    return
+                try:
+                    os.killpg(group, signal.SIGKILL)
+                except OSError:
+                    return
+                self.killed = True

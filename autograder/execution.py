@@ -310,17 +310,26 @@ class GuardedExecute(Execute):
         guarded = self._plan.source(index, token, original)
         if guarded is not None:
             cell.source = guarded
+        watchdog = cputime.Watchdog(self.km, self._cpu_limit(cell))
         try:
-            with cputime.Watchdog(self.km, self._cpu_limit(cell)) as watchdog:
+            with watchdog:
                 cell, resources = super().preprocess_cell(cell, resources, index)
             if watchdog.fired:
                 _cpu_timeout(cell, watchdog.limit)
         except DeadKernelError:
-            cell.outputs.append(_error_output(
-                "DeadKernelError", "カーネルが停止しました (kernel died)。メモリの使いすぎや "
-                "os._exit などでプロセスが終了しました。"))
+            if watchdog.killed:
+                cell.outputs.append(_error_output(
+                    "DeadKernelError", f"CPU 時間の上限 ({watchdog.limit:g} 秒) を超え、中断 "
+                    "(interrupt) しても計算が止まらなかったため、カーネルを停止しました (kernel "
+                    "killed)。無限ループや終わらない再帰がないか確かめてください。"))
+                why = f"killed: still computing {cputime.KILL_GRACE:g} CPU s after the interrupt"
+            else:
+                cell.outputs.append(_error_output(
+                    "DeadKernelError", "カーネルが停止しました (kernel died)。メモリの使いすぎや "
+                    "os._exit などでプロセスが終了しました。"))
+                why = "the kernel process ended"
             self._cell_reason(cell, STATUS_KERNEL_DIED)
-            self._stop(STATUS_KERNEL_DIED, cell, "the kernel process ended")
+            self._stop(STATUS_KERNEL_DIED, cell, why)
             return cell, resources
         except TimeoutError as error:  # nbclient's CellTimeoutError: no output for a while
             if self._answers():

@@ -58,6 +58,7 @@ doctor`` (``doctor``) reports what the sandbox can and cannot do on this machine
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
@@ -437,7 +438,25 @@ def kernel_main(argv: list[str]) -> None:
     import runpy
 
     sys.argv = ["ipykernel_launcher", *argv]
-    runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
+    code = 1
+    try:
+        runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 1
+    except BaseException:  # noqa: BLE001 (shown in the kernel's log, then the process ends)
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        # The kernel's event loop has ended: normally (shutdown), or because learner code broke
+        # it (builtins.max patched: the selector raises). Its other threads (heartbeat, IOPub)
+        # would keep the process alive and answering heartbeats, and the grader would wait for
+        # the wall-clock backstop; ending the process here makes it a dead kernel at once.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
 
 
 # -- doctor -------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``grade DAY --workers 2`` at scale: 40 synthetic students (reference, blank, partly correct and
+"""``grade DAY --workers 2`` at scale: 20 synthetic students (reference, blank, partly correct and
 broken copies of the tiny course) graded by the command in two worker processes, into SQLite and
 into a real PostgreSQL server, with no error, no lost row and exactly the expected points.
 
@@ -31,7 +31,7 @@ from bench.postgres import server_bin, throwaway_server
 
 pytestmark = pytest.mark.slow
 
-STUDENTS = 40
+STUDENTS = 20  # a cohort: every kind several times, two of them broken JSON
 PG_URL_ENV = "DLCOURSE_TEST_PG_URL"
 KINDS = {  # kind -> (square, cube, expected points); None: the released stub
     "reference": (solution_code(SQUARE), solution_code(CUBE), POINTS),
@@ -67,8 +67,8 @@ def _cohort(course, tmp: Path) -> dict[str, dict[str, float]]:
 
 
 def _grade_cohort(tmp: Path, db_url: str | None = None) -> tuple[float, dict, dict, dict]:
-    """Release, 40 submissions, then ``python -m autograder grade day0 --workers 2`` (the command
-    itself: its worker processes re-import ``autograder.__main__``)."""
+    """Release, ``STUDENTS`` submissions, then ``python -m autograder grade day0 --workers 2``
+    (the command itself: its worker processes re-import ``autograder.__main__``)."""
     course = make_tiny_course(tmp)
     if db_url is not None:
         course = course.with_workspace(course.workspace, db_url)
@@ -98,7 +98,7 @@ def _check(run: dict, statuses: dict, points: dict) -> None:
     assert points["got"] == points["expected"], run["out"]
 
 
-def test_forty_students_with_two_workers_into_sqlite(tmp_path: Path):
+def test_a_cohort_with_two_workers_into_sqlite(tmp_path: Path):
     seconds, run, statuses, points = _grade_cohort(tmp_path)
     _check(run, statuses, points)
     print(f"\n{STUDENTS} notebooks, --workers 2, SQLite: {seconds:.1f} s "
@@ -125,7 +125,7 @@ def pg_url():
         yield url
 
 
-def test_forty_students_with_two_workers_into_postgresql(tmp_path: Path, pg_url: str):
+def test_a_cohort_with_two_workers_into_postgresql(tmp_path: Path, pg_url: str):
     seconds, run, statuses, points = _grade_cohort(tmp_path, pg_url)
     _check(run, statuses, points)
     from sqlalchemy import create_engine, text

@@ -14,9 +14,8 @@ arrays that share memory with its result or with ``self``'s state (which the lea
 keeps: a layer's cached input, a returned view), and the arrays of a dict (an argument, or an
 attribute of an argument) that the correct code itself updated (an array in it changed in place, an
 entry added or replaced: the ``params`` an optimizer updates, ``net.params`` when the output layer
-is replaced), which is the call's result like ``self``. A
-correct answer that scribbles over its inputs must still pass every test: so no test reads an
-input after the learner has seen it.
+is replaced), which is the call's result like ``self``. A correct answer that scribbles over its
+inputs must still pass every test: so no test reads an input after the learner has seen it.
 
 The only failures allowed are the checks that the input was not modified ("...変更されています");
 they are recorded, not raised, so that the rest of their cell (its hidden part) is checked too.
@@ -46,21 +45,17 @@ import autograder.checks
 from autograder.specs import all_specs
 
 NOTEBOOKS = [s.NOTEBOOK for s in all_specs() if notebook_path(s.NOTEBOOK).exists()]
-# KNOWN, NOT YET FIXED: these notebooks' tests still read inputs after the learner's code had them
-# (found by this test; Day 4 was fixed first, issue 12). Strict: a notebook that is fixed fails
-# here until it is taken off the list. Run with -rx to see each one's failing cells.
-NOT_YET_FIXED = {
-    "day1/1_1_computational_graph", "day1/1_2_gradient_checking", "day1/1_3_training_loop",
-    "day2/2_2_learning_rate", "day2/2_3_initialization", "day3/3_1_convolution",
-    "day3/3_2_pooling", "day3/3_3_data_augmentation",
-}
+# KNOWN, NOT YET FIXED: notebooks whose tests still read inputs after the learner's code had them
+# (none since issue 12 fixed Days 1-6). Strict: a notebook that is fixed fails here until it is
+# taken off the list. Run with -rx to see each one's failing cells.
+NOT_YET_FIXED: set[str] = set()
 CASES = [pytest.param(n, id=n.split("/")[-1], marks=[pytest.mark.xfail(
     strict=True, reason="tests read inputs after the learner's call (not fixed yet)")]
     if n in NOT_YET_FIXED else []) for n in NOTEBOOKS]
 LEARNER = "<learner:"  # co_filename prefix of the code compiled from solution cells
 # the checks that the input was not modified ("...変更されています", "...書き換えられています")
 UNMODIFIED = re.compile(
-    r"変更(され|しません|しないで)|書き換え(られ|まし|てい)|が変わって|更新されています")
+    r"変更(され|しません|しないで)|書き換え(られ|まし|てい)|が変わって|更新されています|元に戻っていません")
 
 
 class Scribbler:
