@@ -5,7 +5,9 @@ that gets the weight decay from ``course.regularizers`` (whichever function of i
 a private ``_penalty`` captured before the test ran, a new ``L2`` object) must fail the hidden
 part of ``test_network_grad`` with the "reference called" message, while its visible part (which
 cannot tell) passes; the honest solution passes. Likewise a 4_3 Dropout whose methods call the
-reference's, captured before the test ran, fails every hidden part that exercises them.
+reference's, captured before the test ran, fails every hidden part that exercises them, and so
+does a Day 5 answer (5_1's L1 penalty, 5_2's RBF kernel) that keeps the reference function as a
+default argument: an attribute swapped for a refusing stand-in does not reach it, swapped code does.
 """
 
 from __future__ import annotations
@@ -109,3 +111,34 @@ def test_a_dropout_calling_captured_reference_methods_fails_the_hidden_tests(tes
     error = _run(CAPTURED_DROPOUT, "day4/4_3_dropout", "dropout_class", test)
     assert error is not None, f"{test}: the hidden test passed a delegating Dropout"
     assert "参照実装" in str(error), str(error)
+
+
+# Day 5: the honest cell, then a redefinition that keeps the reference as a default argument
+DEFAULT_ARGUMENT = {
+    "5_1 L1 penalty": (
+        "day5/5_1_penalties", "l1", "test_l1",
+        "参照実装 (course.regularizers) が呼ばれました", '''
+
+def l1_penalty(params, lam, _reference=regularizers.L1._penalty):
+    own = regularizers.L1.__new__(regularizers.L1)
+    own.lam = lam
+    return float(sum(_reference(own, W) for name, W in params.items() if is_weight(name)))
+'''),
+    "5_2 RBF kernel": (
+        "day5/5_2_hyperparameter_search", "gp", "test_rbf_kernel",
+        "参照実装 (course.search) が呼ばれました", '''
+
+def rbf_kernel(A, B, length_scale=1.0, signal_var=1.0, _reference=search.rbf_kernel):
+    return _reference(A, B, length_scale, signal_var)
+'''),
+}
+
+
+@pytest.mark.parametrize("case", list(DEFAULT_ARGUMENT))
+def test_a_day5_answer_keeping_the_reference_as_a_default_argument_fails_the_hidden_test(case):
+    notebook, cell_id, test, message, delegation = DEFAULT_ARGUMENT[case]
+    honest = next(c.source for c in code_cells(notebook) if c.grade_id == cell_id)
+    assert _run(honest, notebook, cell_id, test) is None
+    error = _run(honest + delegation, notebook, cell_id, test)
+    assert error is not None, f"{case}: the hidden test passed a delegating solution"
+    assert message in str(error), str(error)

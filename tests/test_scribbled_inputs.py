@@ -11,8 +11,11 @@ wrapped: when called from a test cell, after computing its correct result, the w
 over every array it was given that it did not change itself (arrays in the arguments, in dict,
 list or tuple arguments, and in the attributes of object arguments other than ``self``), except
 arrays that share memory with its result or with ``self``'s state (which the learner legitimately
-keeps: a layer's cached input, a returned view). A correct answer that scribbles over its inputs
-must still pass every test: so no test reads an input after the learner has seen it.
+keeps: a layer's cached input, a returned view), and the arrays of a dict (an argument, or an
+attribute of an argument) that the correct code itself updated (an array in it changed in place, an
+entry added or replaced: the ``params`` an optimizer updates, ``net.params`` when the output layer
+is replaced), which is the call's result like ``self``. A correct answer that scribbles over its
+inputs must still pass every test: so no test reads an input after the learner has seen it.
 
 The only failures allowed are the checks that the input was not modified ("...変更されています");
 they are recorded, not raised, so that the rest of their cell (its hidden part) is checked too.
@@ -20,6 +23,8 @@ they are recorded, not raised, so that the rest of their cell (its hidden part) 
 Blind spot: an array the learner's object keeps (a layer caching its input) is not scribbled (a
 correct layer needs it for backward), so a test that reads such an array afterwards is not
 caught here; the fixed tests hand learner methods copies (``layer.forward(x.copy())``) anyway.
+The same holds for the untouched entries of a dict updated by the call (a frozen parameter in
+the ``params`` an optimizer updates): the tests compare those with copies taken before the call.
 One in-process run per notebook: about 45 s for all 23 notebooks.
 """
 
@@ -40,14 +45,10 @@ import autograder.checks
 from autograder.specs import all_specs
 
 NOTEBOOKS = [s.NOTEBOOK for s in all_specs() if notebook_path(s.NOTEBOOK).exists()]
-# KNOWN, NOT YET FIXED: these notebooks' tests still read inputs after the learner's code had them
-# (found by this test; Day 4 was fixed first, issue 12). Strict: a notebook that is fixed fails
-# here until it is taken off the list. Run with -rx to see each one's failing cells.
-NOT_YET_FIXED = {
-    "day5/5_1_penalties", "day5/5_2_hyperparameter_search", "day5/5_3_transfer_learning",
-    "day5/5_4_autoencoder", "day6/6_1_recurrent_networks", "day6/6_2_lstm_gru",
-    "day6/6_3_autoencoder_family", "day6/6_4_boltzmann_generative",
-}
+# KNOWN, NOT YET FIXED: notebooks whose tests still read inputs after the learner's code had them
+# (none since issue 12 fixed Days 1-6). Strict: a notebook that is fixed fails here until it is
+# taken off the list. Run with -rx to see each one's failing cells.
+NOT_YET_FIXED: set[str] = set()
 CASES = [pytest.param(n, id=n.split("/")[-1], marks=[pytest.mark.xfail(
     strict=True, reason="tests read inputs after the learner's call (not fixed yet)")]
     if n in NOT_YET_FIXED else []) for n in NOTEBOOKS]
@@ -80,6 +81,7 @@ class Scribbler:
             owner, given = (args[0], args[1:]) if method and args else (None, args)
             candidates = _arrays([*given, *kwargs.values()], objects=True)
             before = [(a, _copy(a)) for a in candidates]
+            tables = [(table, dict(table)) for table in _tables([*given, *kwargs.values()])]
             self.depth += 1
             try:
                 result = function(*args, **kwargs)
@@ -88,6 +90,10 @@ class Scribbler:
             kept = _arrays([result], objects=True)
             if owner is not None:
                 kept += _arrays([owner], objects=True, top_object=True)
+            changed = {id(a) for a, copy in before if not _same(a, copy)}
+            for table, entries in tables:  # a dict the correct code updated: the call's result
+                if _updated(table, entries, changed):
+                    kept += [v for v in entries.values() if isinstance(v, np.ndarray)]
             for array, copy in before:
                 if not _same(array, copy):
                     continue  # changed by the correct code itself: an output (an in-place update)
@@ -138,6 +144,26 @@ def _arrays(values: list, objects: bool, top_object: bool = False, depth: int = 
     for array in found:
         unique.setdefault(id(array), array)
     return list(unique.values())
+
+
+def _tables(values: list) -> list[dict]:
+    """The dicts among ``values`` and the dicts held in their objects' attributes (net.params)."""
+    found = []
+    for value in values:
+        if isinstance(value, dict):
+            found.append(value)
+        elif hasattr(value, "__dict__") and not (
+            inspect.ismodule(value) or inspect.isclass(value) or callable(value)
+        ):
+            found += [v for v in vars(value).values() if isinstance(v, dict)]
+    return found
+
+
+def _updated(table: dict, entries: dict, changed: set[int]) -> bool:
+    """``table`` (whose entries were ``entries`` before the call) had an array entry updated in
+    place, or an entry added, removed or replaced."""
+    same_entries = table.keys() == entries.keys() and all(table[k] is v for k, v in entries.items())
+    return not same_entries or any(id(v) in changed for v in entries.values())
 
 
 def _numbers(value: Any) -> bool:
