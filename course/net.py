@@ -42,7 +42,7 @@ class MultiLayerNet:
     weight_decay_lambda: lam of the L2 penalty 0.5 * lam * sum_l sum(W_l**2) (weights only).
     normalization: None, "batch" or "layer" after every hidden Affine (gamma 1, beta 0);
         use_batchnorm=True is the same as normalization="batch".
-    use_dropout / dropout_ratio / dropout_inverted: a Dropout after every hidden activation,
+    use_dropout / drop_ratio / dropout_inverted: a Dropout after every hidden activation,
         masks from a generator seeded by `seed` (so runs are repeatable).
     dtype: float64 (default, needed for gradient checks) or float32 (faster training);
         inputs are cast to it.
@@ -60,7 +60,7 @@ class MultiLayerNet:
         weight_decay_lambda: float = 0.0,
         use_batchnorm: bool = False,
         use_dropout: bool = False,
-        dropout_ratio: float = 0.5,
+        drop_ratio: float = 0.5,
         dropout_inverted: bool = False,
         normalization: str | None = None,
         seed: int = 0,
@@ -113,7 +113,7 @@ class MultiLayerNet:
             self._add(f"{prefix}{i}", make_activation(), {})
             if use_dropout:
                 dropout_rng = np.random.default_rng([_DROPOUT_STREAM, seed, i])
-                dropout = Dropout(dropout_ratio, inverted=dropout_inverted, rng=dropout_rng)
+                dropout = Dropout(drop_ratio, inverted=dropout_inverted, rng=dropout_rng)
                 self._add(f"Dropout{i}", dropout, {})
         self.last_layer = SoftmaxWithLoss()
         self.last_loss: float | None = None  # loss of the last gradient() call (for Trainer)

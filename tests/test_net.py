@@ -75,11 +75,11 @@ GRADIENT_CASES = {
     "sigmoid": {"activation": "sigmoid", "weight_init_std": "xavier"},
     "batchnorm": {"use_batchnorm": True},
     "layernorm_tanh": {"normalization": "layer", "activation": "tanh"},
-    "dropout": {"use_dropout": True, "dropout_ratio": 0.3},
+    "dropout": {"use_dropout": True, "drop_ratio": 0.3},
     "inverted_dropout": {"use_dropout": True, "dropout_inverted": True},
     "weight_decay": {"weight_decay_lambda": 0.1},
     "bn_dropout_weight_decay": {"use_batchnorm": True, "use_dropout": True,
-                                "dropout_ratio": 0.2, "weight_decay_lambda": 0.05},
+                                "drop_ratio": 0.2, "weight_decay_lambda": 0.05},
 }
 
 

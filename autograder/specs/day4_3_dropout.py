@@ -26,7 +26,7 @@ QUICK_EXPERIMENT = {
     "epochs": 20,
     "lr": 0.1,
     "batch_size": 100,
-    "dropout_ratio": 0.2,
+    "drop_ratio": 0.2,
     "seed": 0,
 }
 
@@ -51,7 +51,7 @@ def quick_overfitting_histories() -> dict[str, dict]:
     histories = {}
     for name, use_dropout in (("plain", False), ("dropout", True)):
         net = MultiLayerNet(784, cfg["hidden"], 10, use_dropout=use_dropout,
-                            dropout_ratio=cfg["dropout_ratio"], seed=cfg["seed"],
+                            drop_ratio=cfg["drop_ratio"], seed=cfg["seed"],
                             dtype=np.float64)
         trainer = Trainer(net, SGD(lr=cfg["lr"]), x_train, t_train, x_test, t_test,
                           epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=cfg["seed"],
