@@ -128,6 +128,15 @@ def collect(course: Course, day: str, src: Path, deadline: str | None = None) ->
         if not STUDENT_ID.match(student):
             result.skipped.append(f"{student}: not a usable student id (letters, digits, _.@-)")
             continue
+        readable = []
+        for notebook in notebooks:  # a folder named x.ipynb, a dangling link, no permission
+            try:
+                with notebook.open("rb"):
+                    readable.append(notebook)
+            except OSError as error:
+                result.skipped.append(f"{student}/{notebook.name}: unreadable "
+                                      f"({error.strerror or error}), not collected")
+        notebooks = readable
         result.unknown += [f"{student}/{nb.name}" for nb in notebooks
                            if known and nb.stem not in known]
         target = course.workspace / "submitted" / student / day

@@ -133,7 +133,10 @@ def _depth(value: object) -> int:
 def read_notebook(path: Path) -> tuple[NotebookNode | None, str, list[str]]:
     """(notebook or None, reason when None, flags) for a submitted file."""
     flags: list[str] = []
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:  # this notebook is not graded; the others of the run are
+        return None, f"unreadable file: {error.strerror or error}", flags
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

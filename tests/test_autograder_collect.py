@@ -136,3 +136,28 @@ def test_source_without_notebooks_is_an_error(course: Course, tmp_path: Path):
 def test_missing_source_is_an_error(course: Course, tmp_path: Path):
     with pytest.raises(CollectError, match="neither a folder nor a zip"):
         collect(course, DAY, tmp_path / "nowhere")
+
+
+def test_unreadable_files_are_skipped_and_the_rest_collected(course: Course, tmp_path: Path):
+    """A folder named like a notebook and a dangling link: each reported, neither stops the
+    others (before, the first OSError aborted the whole collect)."""
+    returned = _returned(tmp_path / "in", "flat")
+    (returned / "alice" / "4_1_bn.ipynb").unlink()
+    (returned / "alice" / "4_1_bn.ipynb").mkdir()
+    (returned / "bob" / "4_1_bn.ipynb").unlink()
+    (returned / "bob" / "4_1_bn.ipynb").symlink_to(tmp_path / "gone.ipynb")
+    result = collect(course, DAY, returned)
+    for student in ("alice", "bob"):
+        assert result.students[student] == ["4_3_dropout.ipynb"]
+        assert any(line.startswith(f"{student}/4_1_bn.ipynb: unreadable")
+                   for line in result.skipped), result.skipped
+        assert [p.name for p in _submitted(course, student).glob("*.ipynb")] == [
+            "4_3_dropout.ipynb"]
+
+
+def test_preflight_reports_an_unreadable_file_instead_of_raising(tmp_path: Path):
+    from autograder.preflight import read_notebook
+
+    (tmp_path / "x.ipynb").mkdir()
+    nb, reason, _ = read_notebook(tmp_path / "x.ipynb")
+    assert nb is None and reason.startswith("unreadable file")
