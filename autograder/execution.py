@@ -125,6 +125,11 @@ def with_prologue(source: str, prologue: str) -> str:
     return f"{prologue}; {source}"
 
 
+class GradingEnvironmentError(RuntimeError):
+    """The grading kernel cannot grade (its environment is broken): a grading error, retried,
+    never a score."""
+
+
 class GuardPlan:
     """Which cells of a notebook get which prologue (computed once per run).
 
@@ -315,6 +320,10 @@ class GuardedExecute(Execute):
                 self._cell_reason(cell, f"not run: {self._stopped}")
             return cell, resources
 
+        if index == self._plan.first_code:
+            problem = self._environment_problem()
+            if problem is not None:  # the grader's fault, before any learner code ran
+                raise GradingEnvironmentError(problem)
         token = secrets.token_hex(8) if _is_test(cell) else None
         original = cell.source
         guarded = self._plan.source(index, token, original)
@@ -369,6 +378,26 @@ class GuardedExecute(Execute):
         if self._remaining() is not None and self._remaining() <= 0 and self._stopped is None:
             self._stop(STATUS_TIME_BUDGET, cell)
         return cell, resources
+
+    def _environment_problem(self) -> str | None:
+        """Why the kernel cannot grade (the guard or the course library does not import in it:
+        a broken installation or sandbox), asked before the first cell; None when it can.
+        Without this, every test cell would end without a guard verdict and the notebook would
+        read as tampered with."""
+        self._verdict_pending = VERDICT_TIMEOUT
+        try:
+            msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={
+                "v": f"{GUARD}.__name__ + ' ' + __import__('course').__name__"})
+            reply = self.wait_for_reply(msg_id, None)
+        except Exception as error:  # noqa: BLE001 (a kernel that does not answer at all)
+            return f"the grading kernel did not answer its first request: {error!r}"
+        finally:
+            self._verdict_pending = 0
+        answer = ((reply or {}).get("content", {}).get("user_expressions") or {}).get("v") or {}
+        if answer.get("status") == "ok":
+            return None
+        return (f"the grading kernel cannot import the guard or the course library: "
+                f"{answer.get('ename', '?')}: {answer.get('evalue', 'no answer')}")
 
     def _answers(self) -> bool:
         """Whether the kernel still answers a request (within ``PROBE_TIMEOUT``)."""

@@ -10,6 +10,7 @@ it over and over neither stacks handlers nor leaks output.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import time
@@ -39,8 +40,12 @@ class Outcome:
 
 
 def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "unknown error"
+    """The error worth reporting: the last exception line that is not nbgrader's own summary
+    ("NbGraderException: Please see the above traceback"), else the last line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    causes = [line for line in lines
+              if re.match(r"[\w.]*(Error|Exception): ", line) and "NbGraderException" not in line]
+    return causes[-1] if causes else (lines[-1] if lines else "unknown error")
 
 
 def _alembic_on_path() -> None:
@@ -121,7 +126,9 @@ class Session:
         if result["success"]:
             return Outcome(True, seconds=seconds)
         log.error("%s %s failed:\n%s", converter_class.__name__, coursedir_values, result["error"])
-        return Outcome(False, _last_line(result.get("error", "")), seconds)
+        # nbgrader logs the converter's own error and raises a summary: the cause is in the log
+        detail = f"{result.get('log', '')}\n{result.get('error', '')}"
+        return Outcome(False, _last_line(detail), seconds)
 
     def generate_assignment(
         self, day: str, out: Path | None = None, record: bool = True

@@ -226,3 +226,27 @@ def test_notebook_added_after_the_last_release_is_recorded_and_graded(tmp_path: 
     results = grade(course, DAY)
     assert [(g.notebook, g.ok) for g in results] == [("tiny", True), ("tiny2", True)]
     assert grade_table(course, DAY).rows["alice"]["tiny2"].cells == POINTS
+
+
+def test_a_kernel_that_cannot_import_the_course_is_a_grading_error_not_tampering(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A broken grading environment (here: a ``course`` package that fails to import, first on
+    the unsandboxed kernel's path) is the grader's fault: a grading error naming the cause, no
+    score and no tamper flag (every test cell would otherwise end without a guard verdict)."""
+    broken = tmp_path / "broken" / "course"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('course is broken here')\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken.parent))
+    monkeypatch.setenv("DLCOURSE_SANDBOX", "off")  # the sandbox's python -I ignores PYTHONPATH
+    from autograder.grading import grade
+    from autograder.release import release
+
+    course = make_tiny_course(tmp_path)
+    release(course, DAY)
+    submitted = course.workspace / "submitted" / "alice" / DAY
+    submitted.mkdir(parents=True)
+    (submitted / "tiny.ipynb").write_bytes((course.source_dir / DAY / "tiny.ipynb").read_bytes())
+    [result] = grade(course, DAY)
+    assert result.status == "grading error", (result.status, result.error)
+    assert "course is broken here" in result.error, result.error
+    assert not any("tamper" in flag for flag in result.flags), result.flags
