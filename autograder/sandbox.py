@@ -295,9 +295,11 @@ def walls(folder: Path, cwd: Path, limits: Limits, scratch_mb: int = SCRATCH_MB,
     if bwrap is None:
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
     size = str(scratch_mb * 2**20)
-    args = [bwrap, *_namespaces(), *_system_binds(), *_environment_binds(),
-            *_spec_binds(source_day),
+    # /tmp's tmpfs first: a later mount hides what was bound below it, and the course (its
+    # .venv, course/, autograder/) may itself live under /tmp (a clone in a temporary folder).
+    args = [bwrap, *_namespaces(), *_system_binds(),
             "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+            *_environment_binds(), *_spec_binds(source_day),
             "--perms", "1777", "--size", size, "--tmpfs", INSIDE]
     for entry in sorted(cwd.iterdir()) if cwd.is_dir() else []:
         args += ["--ro-bind", str(entry), f"{INSIDE}/{entry.name}"]

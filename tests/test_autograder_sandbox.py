@@ -399,3 +399,19 @@ def test_every_configuration_grades_in_the_sandbox(folder: str, mode: str, tmp_p
     manager = execute.kernel_manager_class(config=config)
     assert manager.mode == mode
     assert manager.memory_limit == config.GuardedExecute.memory_limit > 0
+
+
+def test_a_course_under_tmp_stays_visible_inside_the_walls(tmp_path, monkeypatch):
+    """A clone in a temporary folder puts .venv, course/ and autograder/ under /tmp: they must be
+    bound after /tmp's tmpfs, which would otherwise hide them (every kernel then died at start:
+    bwrap could not find the venv's python)."""
+    if sandbox._bwrap() is None:
+        pytest.skip("bubblewrap is not installed")
+    prefix = tmp_path / "clone" / ".venv"
+    monkeypatch.setattr(sandbox, "_environment_binds",
+                        lambda: ("--ro-bind", str(prefix), str(prefix)))
+    args = sandbox.walls(tmp_path / "k", tmp_path / "cwd", sandbox.Limits())
+    tmpfs = [i for i in range(len(args) - 1) if args[i] == "--tmpfs" and args[i + 1] == "/tmp"]
+    binds = [i for i in range(len(args) - 2)
+             if args[i] == "--ro-bind" and args[i + 2] == str(prefix)]
+    assert tmpfs and binds and tmpfs[0] < binds[0], args
