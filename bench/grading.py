@@ -193,9 +193,10 @@ def read_scores(workspace: Path, cohort: Cohort) -> Scores:
             scores[student] = {}
             for name in notebooks:
                 row = gb.find_submission_notebook(name, DAY, student)
-                # the autograded cells (a written answer waits for a person: no auto_score)
+                # the test cells (a written answer, a markdown cell, is graded by a person;
+                # unanswered, nbgrader gives it 0 automatically)
                 scores[student][name] = {g.name: float(g.score) for g in row.grades
-                                         if g.auto_score is not None}
+                                         if g.cell.cell_type == "code"}
     return scores
 
 
