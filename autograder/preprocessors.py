@@ -127,46 +127,36 @@ class ClearHiddenTestsAndTracebacks(ClearHiddenTests):
     # fails the whole page (upstream raises for a hidden region outside a grade cell).
     enforce_metadata = Bool(False).tag(config=True)
 
-    def _hidden_lines(self, source: str) -> list[str]:
-        """The lines of ``source``'s hidden regions (an unclosed region runs to the end)."""
-        found, inside = [], False
+    def _regions(self, source: str) -> list[tuple[str, str]]:
+        """Each line of ``source`` with its kind: "marker" (a hidden region's begin or end),
+        "hidden" (inside a region; an unclosed one runs to the end) or "visible"."""
+        lines, inside = [], False
         for line in source.split("\n"):
             if self.begin_test_delimeter in line:
-                inside = True
+                inside, kind = True, "marker"
             elif self.end_test_delimeter in line:
-                inside = False
-            elif inside:
-                found.append(line)
-        return found
+                inside, kind = False, "marker"
+            else:
+                kind = "hidden" if inside else "visible"
+            lines.append((line, kind))
+        return lines
+
+    def _hidden_lines(self, source: str) -> list[str]:
+        """The lines of ``source``'s hidden regions, without their markers."""
+        return [line for line, kind in self._regions(source) if kind == "hidden"]
+
+    def _hidden_line_numbers(self, source: str) -> set[int]:
+        """1-based numbers of the lines ``_remove_hidden_test_region`` takes out (markers
+        included)."""
+        return {number for number, (_, kind) in enumerate(self._regions(source), start=1)
+                if kind != "visible"}
 
     def _remove_hidden_test_region(self, cell: NotebookNode) -> bool:
-        lines = cell.source.split("\n")
-        hidden = set(self._hidden_lines(cell.source))
         removed = self.begin_test_delimeter in cell.source
-        kept, inside = [], False
-        for line in lines:
-            if self.begin_test_delimeter in line:
-                inside = True
-            elif self.end_test_delimeter in line:
-                inside = False
-            elif not inside:
-                kept.append(line)
-        if removed or hidden:
-            cell.source = "\n".join(kept)
+        if removed:
+            cell.source = "\n".join(line for line, kind in self._regions(cell.source)
+                                    if kind == "visible")
         return removed
-
-    @staticmethod
-    def _hidden_line_numbers(source: str, begin: str, end: str) -> set[int]:
-        """1-based numbers of the lines of ``source``'s hidden regions, markers included."""
-        numbers, inside = set(), False
-        for number, line in enumerate(source.split("\n"), start=1):
-            if begin in line:
-                inside = True
-            if inside:
-                numbers.add(number)
-            if end in line:
-                inside = False
-        return numbers
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict
                    ) -> tuple[NotebookNode, ResourcesDict]:
@@ -189,8 +179,7 @@ class ClearHiddenTestsAndTracebacks(ClearHiddenTests):
     ) -> tuple[NotebookNode, ResourcesDict]:
         had_hidden = self.begin_test_delimeter in cell.source
         source = cell.source
-        hidden = self._hidden_line_numbers(source, self.begin_test_delimeter,
-                                           self.end_test_delimeter)
+        hidden = self._hidden_line_numbers(source)
         cell, resources = super().preprocess_cell(cell, resources, cell_index)
         if had_hidden and cell.cell_type == "code" and utils.is_grade(cell):
             for output in cell.outputs:
