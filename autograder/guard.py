@@ -1432,9 +1432,10 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
     helpers = _defined_names(rebind)  # run afresh above: a learner's redefinition is not used
     transformed = shell.transform_cell(source) if shell is not None else source
     try:
-        read = _loaded_names(ast.parse(transformed)) | _loaded_names(setup_tree)
-    except SyntaxError:
-        read = set()
+        cell_names: set[str] | None = _loaded_names(ast.parse(transformed))
+    except SyntaxError:  # the test cannot run; IPython reports the error below
+        cell_names = None
+    read = set() if cell_names is None else cell_names | _loaded_names(setup_tree)
     used = read - setup_bound
     changed, lost = _locked_results(state, user_ns, ns, used)
     state.rebound[token] = rebound + changed
@@ -1488,12 +1489,9 @@ def run_test(token: str, rebind: str, memory_limit: int, source: str) -> Any:
     during += [f"signal handler {n} (set)" for n in handlers]
     during += [f"{n} (tracing)" for n in _reset_tracing(watch)]
     during += [f"thread {n} (started)" for n in _learner_threads(watch).values()]
-    try:
-        bound = {k for k, v in ns.items() if k not in start or start[k] is not v}
-        ours = set(genuine) | helpers | bound | (set(start) - set(user_ns))  # not the learner's
-        delegation = _delegation(watch, ns, _loaded_names(ast.parse(transformed)), ours)
-    except SyntaxError:
-        delegation = []
+    bound = {k for k, v in ns.items() if k not in start or start[k] is not v}
+    ours = set(genuine) | helpers | bound | (set(start) - set(user_ns))  # not the learner's
+    delegation = [] if cell_names is None else _delegation(watch, ns, cell_names, ours)
     state.during[token] = during + [f"delegation: {d}" for d in delegation]
     for key, value in ns.items():
         if key != "__builtins__" and (key not in start or start[key] is not value):
