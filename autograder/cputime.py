@@ -127,25 +127,27 @@ class Watchdog:
         if self._thread is not None:
             self._thread.join()
 
+    def _signal(self, sig: signal.Signals) -> bool:
+        """Send ``sig`` to the kernel's process group; False when it is gone."""
+        assert self.root is not None
+        group = kernel_group(self.root)
+        if group is None:
+            return False
+        try:
+            os.killpg(group, sig)
+        except OSError:
+            return False
+        return True
+
     def _run(self) -> None:
         assert self.root is not None
         while not self._stop.wait(POLL):
             self.used = cpu_seconds(self.root) - self._start
             if self.used > self.limit and not self.fired:
-                group = kernel_group(self.root)
-                if group is None:
-                    return
-                try:
-                    os.killpg(group, signal.SIGINT)
-                except OSError:
+                if not self._signal(signal.SIGINT):
                     return
                 self.fired = True
             elif self.fired and self.used > self.limit + KILL_GRACE and not self.killed:
-                group = kernel_group(self.root)
-                if group is None:
-                    return
-                try:
-                    os.killpg(group, signal.SIGKILL)
-                except OSError:
+                if not self._signal(signal.SIGKILL):
                     return
                 self.killed = True
