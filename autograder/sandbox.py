@@ -266,6 +266,33 @@ def _spec_binds(source_day: Path | None) -> list[str]:
     return args
 
 
+MPL_INSIDE = "/tmp/matplotlib"  # matplotlib's configuration and cache folder inside the walls
+
+
+@functools.lru_cache(maxsize=1)
+def _font_cache() -> Path | None:
+    """matplotlib's font list as the grader's own matplotlib wrote it (None: no matplotlib, or
+    it could not write one). Bound read-only into every kernel: without it each kernel's first
+    ``import matplotlib.pyplot`` rebuilds the list (``fc-list`` and every font file read), about
+    0.5 s per notebook, since nothing written inside the walls outlives the kernel."""
+    try:
+        import matplotlib
+        from matplotlib.font_manager import FontManager, fontManager  # noqa: F401 (writes it)
+    except Exception:  # noqa: BLE001 (no matplotlib, or a broken one: the kernel builds its own)
+        return None
+    path = Path(matplotlib.get_cachedir()) / f"fontlist-v{FontManager.__version__}.json"
+    return path.resolve() if path.is_file() else None
+
+
+def _font_binds() -> list[str]:
+    cache = _font_cache()
+    if cache is None:
+        return []
+    return ["--perms", "1777", "--dir", MPL_INSIDE,
+            "--ro-bind", str(cache), f"{MPL_INSIDE}/{cache.name}",
+            "--setenv", "MPLCONFIGDIR", MPL_INSIDE]
+
+
 def kernel_env(environ: dict[str, str]) -> dict[str, str]:
     """The kernel's whole environment: ``ALLOWED_ENV`` and ``LC_*`` from ``environ``, a fixed
     PATH, HOME and TMPDIR inside the walls."""
@@ -298,7 +325,7 @@ def walls(folder: Path, cwd: Path, limits: Limits, scratch_mb: int = SCRATCH_MB,
     # /tmp's tmpfs first: a later mount hides what was bound below it, and the course (its
     # .venv, course/, autograder/) may itself live under /tmp (a clone in a temporary folder).
     args = [bwrap, *_namespaces(), *_system_binds(),
-            "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+            "--perms", "1777", "--size", size, "--tmpfs", "/tmp", *_font_binds(),
             *_environment_binds(), *_spec_binds(source_day),
             "--perms", "1777", "--size", size, "--tmpfs", INSIDE]
     for entry in sorted(cwd.iterdir()) if cwd.is_dir() else []:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
@@ -415,3 +416,40 @@ def test_a_course_under_tmp_stays_visible_inside_the_walls(tmp_path, monkeypatch
     binds = [i for i in range(len(args) - 2)
              if args[i] == "--ro-bind" and args[i + 2] == str(prefix)]
     assert tmpfs and binds and tmpfs[0] < binds[0], args
+
+
+_FONT_PROBE = """
+import logging, os, sys
+records = []
+handler = logging.Handler()
+handler.emit = records.append
+logging.getLogger("matplotlib.font_manager").addHandler(handler)
+logging.getLogger("matplotlib.font_manager").setLevel(logging.DEBUG)
+import matplotlib
+from matplotlib import font_manager
+print(matplotlib.get_cachedir())
+print(len(font_manager.fontManager.ttflist))
+print("|".join(r.getMessage() for r in records))
+"""
+
+
+def test_kernels_read_the_graders_font_list_instead_of_building_one(tmp_path):
+    """Nothing written inside the walls outlives a kernel: without the grader's font list bound
+    in, every kernel's first ``import matplotlib.pyplot`` rebuilt it (fc-list and every font
+    file read: about 0.5 s of each sandboxed notebook, most of the sandbox's cost)."""
+    if sandbox.unavailable() is not None:
+        pytest.skip(f"the sandbox cannot run here: {sandbox.unavailable()}")
+    cache = sandbox._font_cache()
+    assert cache is not None and cache.is_file()
+    (tmp_path / "k").mkdir()
+    (tmp_path / "cwd").mkdir()
+    command = [*sandbox.walls(tmp_path / "k", tmp_path / "cwd", sandbox.Limits()), "--",
+               sys.executable, "-I", "-c", _FONT_PROBE]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                          env=sandbox.kernel_env(dict(os.environ)))
+    assert done.returncode == 0, done.stderr
+    cachedir, fonts, messages = done.stdout.splitlines()
+    assert cachedir == sandbox.MPL_INSIDE
+    assert int(fonts) > 0
+    assert "generated new fontManager" not in messages
+    assert f"Using fontManager instance from {sandbox.MPL_INSIDE}/{cache.name}" in messages
