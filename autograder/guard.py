@@ -65,6 +65,7 @@ import functools
 import hashlib
 import importlib
 import json
+import operator
 import os
 import pkgutil
 import re
@@ -124,6 +125,34 @@ def _functions_of(value: Any) -> list[types.FunctionType]:
         if isinstance(candidate, types.FunctionType):
             found.append(candidate)
     return found
+
+
+def _identity_probe(entries: dict) -> tuple[Any, tuple]:
+    """(a function from a namespace to the current values of ``entries``' keys, as a tuple;
+    the snapshot's values in the same order) for ``_all_identical``."""
+    keys = tuple(entries)
+    if len(keys) == 1:  # itemgetter of one key returns the value, not a tuple
+        keys *= 2
+    getter = operator.itemgetter(*keys) if keys else (lambda ns: ())
+    return getter, tuple(entries[k] for k in keys)
+
+
+def _cell_contents(cells: tuple) -> tuple:
+    return tuple(map(_CELL_GETTER, cells))
+
+
+_CELL_GETTER = operator.attrgetter("cell_contents")
+_CELL_CONTENTS = _cell_contents
+
+
+def _all_identical(current: Any, where: Any, saved: tuple) -> bool:
+    """Whether ``current(where)`` gives exactly the objects of ``saved`` (False also when a key
+    is gone, a cell is empty or the lookup raises: the caller then looks entry by entry)."""
+    try:
+        now = current(where)
+        return len(now) == len(saved) and all(map(operator.is_, now, saved))
+    except Exception:  # noqa: BLE001 (a deleted entry, an emptied cell, a namespace that raises)
+        return False
 
 
 class _FunctionState:
@@ -361,10 +390,18 @@ class Snapshot:
         defaults are swapped only through an audited setter, refused while a test runs), the
         constants and the ``sys.modules`` entries."""
         volatile = _own_globals(self.modules)
-        self.quick = [(m, {k: v for k, v in m.entries.items()
-                           if k not in volatile.get(m.label, ())})
-                      for m in self.mappings if m not in self.pipeline]
+        self.quick = []
+        for m in self.mappings:
+            if m not in self.pipeline:
+                entries = {k: v for k, v in m.entries.items() if k not in volatile.get(m.label, ())}
+                self.quick.append((m, entries, *_identity_probe(entries)))
         self.closures = [s for s in self.functions if s.fn.__closure__]
+        # A closure cannot be given other cells (``__closure__`` is read-only): the contents of
+        # these cells, read all at once, are the closures' state.
+        cells = [(c, v) for s in self.closures for c, v in zip(s.fn.__closure__, s.cells,
+                                                               strict=False)]
+        self.closure_cells = tuple(c for c, _ in cells)
+        self.closure_contents = tuple(v for _, v in cells)
         self.quick_containers = [c for c in self.containers if c not in self.pipeline]
 
     def changed_now(self, watch: _Watch) -> list[str]:
@@ -372,20 +409,24 @@ class Snapshot:
         what the test's own code set."""
         found = []
         builtin_names = self.user_builtins
-        for mapping, entries in self.quick:
+        for mapping, entries, current, saved in self.quick:
             ns = mapping.namespace
-            owner = ns if mapping.owner is None else mapping.owner
-            for key, value in entries.items():
-                now = ns.get(key, _MISSING)
-                if now is not value and not _same(now, value) \
-                        and not watch.granted_value(owner, key, now):
-                    found.append(f"{mapping.label}.{key}")
+            # Every entry still the very object of the snapshot (the usual case), compared in
+            # one pass at C speed; otherwise entry by entry, as below.
+            if not _all_identical(current, ns, saved):
+                owner = ns if mapping.owner is None else mapping.owner
+                for key, value in entries.items():
+                    now = ns.get(key, _MISSING)
+                    if now is not value and not _same(now, value) \
+                            and not watch.granted_value(owner, key, now):
+                        found.append(f"{mapping.label}.{key}")
             if mapping.owner is None and len(ns) != len(mapping.entries):
                 # a module's new global that shadows a builtin its functions call
                 found += [f"{mapping.label}.{k}" for k in list(ns) if k in builtin_names
                           and k not in mapping.entries and mapping.label != "builtins"]
-        found += [f"{s.fn.__module__}.{s.fn.__qualname__} (closure)" for s in self.closures
-                  if s.fn.__code__ is s.code and s.closure_changed()]
+        if not _all_identical(_CELL_CONTENTS, self.closure_cells, self.closure_contents):
+            found += [f"{s.fn.__module__}.{s.fn.__qualname__} (closure)" for s in self.closures
+                      if s.fn.__code__ is s.code and s.closure_changed()]
         for container in self.quick_containers:
             found += container.diff()
         found += [f"sys.modules[{name!r}]" for name, module in self.modules.items()

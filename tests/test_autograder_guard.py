@@ -11,7 +11,7 @@ import autograder.checks
 import course.gradcheck
 import course.layers
 from autograder.execution import GuardPlan, with_prologue
-from autograder.guard import Snapshot, _fingerprint, _Watch
+from autograder.guard import _MISSING, Snapshot, _fingerprint, _Watch
 
 
 @pytest.fixture
@@ -96,6 +96,42 @@ def test_the_quick_comparison_sees_what_the_full_one_sees(snapshot: Snapshot):
     assert "autograder.checks._fail" not in snapshot.changed_now(watch)
     snapshot.restore()
     assert autograder.checks._fail is original and snapshot.changed_now(watch) == []
+
+
+class _ClaimsEquality:
+    """A stand-in that says it equals anything: the checkpoints compare identity, not ``==``."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+
+def test_the_quick_comparison_compares_identity_and_sees_closures_and_deletions(
+        snapshot: Snapshot):
+    """``changed_now`` first compares every namespace and closure at once, identity only, and
+    looks entry by entry when anything differs: a stand-in whose ``==`` says True, a deleted
+    entry and a closure cell changed in place are each seen."""
+    watch = _Watch(snapshot)
+    assert snapshot.changed_now(watch) == []
+    namespace = vars(autograder.checks)
+    original = namespace["check_close"]
+    namespace["check_close"] = _ClaimsEquality()
+    assert "autograder.checks.check_close" in snapshot.changed_now(watch)
+    namespace["check_close"] = original
+    del namespace["check_true"]
+    assert "autograder.checks.check_true" in snapshot.changed_now(watch)
+    snapshot.restore()
+    assert snapshot.changed_now(watch) == []
+    state = next(s for s in snapshot.closures if any(v is not _MISSING for v in s.cells))
+    index = next(i for i, v in enumerate(state.cells) if v is not _MISSING)
+    cell = state.fn.__closure__[index]
+    saved = cell.cell_contents
+    cell.cell_contents = _ClaimsEquality()
+    assert f"{state.fn.__module__}.{state.fn.__qualname__} (closure)" \
+        in snapshot.changed_now(watch)
+    cell.cell_contents = saved
+    assert snapshot.changed_now(watch) == []
 
 
 def test_locked_cells_get_the_recording_prologue():
