@@ -1396,6 +1396,10 @@ def enter(token: str | None = None, rebind: str = "", memory_limit: int = 0) -> 
         _preload()
         _no_tqdm_monitor()
         _guard_checks()
+        from autograder import nofigures
+
+        if nofigures.wanted():  # nobody will look at the figures: build them, do not render
+            nofigures.select(_shell())
         state.snapshot = Snapshot(_shell())
         state.watch = _Watch(state.snapshot)
         _guard_modules(state.snapshot)

@@ -92,7 +92,7 @@ SANDBOXED = "bubblewrap"  # what the gradebook's sandbox column says for a sandb
 ALLOWED_ENV = ("LANG", "LANGUAGE", "TZ", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                "MKL_NUM_THREADS", "NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "DLCOURSE_QUICK",
                "MPLBACKEND", "PYTHONHASHSEED", "PYDEVD_DISABLE_FILE_VALIDATION",
-               "JPY_SESSION_NAME")
+               "JPY_SESSION_NAME", "DLCOURSE_FIGURES")
 ETC_FILES = ("ld.so.cache", "localtime", "passwd", "group", "nsswitch.conf")
 _SPEC_IMPORT = re.compile(r"autograder\.specs\.(\w+)")
 
