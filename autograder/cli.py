@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"grading kernels in bubblewrap: require (refuse to grade without "
                         f"it), auto (grade unsandboxed where it cannot run, flagged 'not "
                         f"sandboxed'), off (default ${SANDBOX_ENV} or auto)")
+    parser.add_argument("--no-figures", action="store_false", dest="figures",
+                        help="grading kernels build every figure but do not render it (faster; "
+                        "the autograded notebooks and the feedback then hold no figures)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("release", help="generate assignments/DAY from solutions/DAY")
@@ -336,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     course = Course.from_options(args.workspace, args.db_url, args.timeout, args.repo,
                                  args.time_budget, args.memory_limit, args.output_limit,
-                                 args.sandbox)
+                                 args.sandbox, args.figures)
     try:
         COMMANDS[args.command](course, args)
     except explained as error:

@@ -87,6 +87,7 @@ class Course:
     memory_limit_mb: int = MEMORY_LIMIT_MB  # per grading kernel (0: none)
     output_limit: int = OUTPUT_LIMIT  # bytes of output per cell
     sandbox: str = "auto"  # require | auto | off: kernels in bubblewrap (autograder.sandbox)
+    figures: bool = True  # False: grading kernels build figures but skip rendering them
 
     @classmethod
     def from_options(
@@ -99,6 +100,7 @@ class Course:
         memory_limit_mb: int | None = None,
         output_limit: int | None = None,
         sandbox: str | None = None,
+        figures: bool = True,
     ) -> Course:
         """Defaults: workspace ``$DLCOURSE_WORKSPACE`` or ``<repo>/grading``; SQLite in it;
         sandbox ``$DLCOURSE_SANDBOX`` or "auto"."""
@@ -113,7 +115,7 @@ class Course:
 
         return cls(root, space, url, pick(timeout, CELL_TIMEOUT), pick(time_budget, TIME_BUDGET),
                    pick(memory_limit_mb, MEMORY_LIMIT_MB), pick(output_limit, OUTPUT_LIMIT),
-                   resolve_sandbox_mode(sandbox))
+                   resolve_sandbox_mode(sandbox), figures)
 
     def with_workspace(self, workspace: Path, db_url: str) -> Course:
         """The same course and limits, graded in another workspace and gradebook."""
@@ -172,6 +174,7 @@ class Course:
         c.SandboxKernelManager.cpu_limit = self.time_budget + self.timeout if self.time_budget \
             else 0
         c.SandboxKernelManager.source_directory = str(self.source_dir)
+        c.SandboxKernelManager.figures = self.figures  # False: autograder.nofigures
         if ipc_dir is not None:
             # Kernels talk over Unix sockets in ``ipc_dir``: no race for TCP ports when several
             # kernels start at once (parallel CI jobs, other graders on the same machine). The

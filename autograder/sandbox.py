@@ -74,7 +74,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer, Unicode
+from traitlets import Bool, Integer, Unicode
 
 from autograder.config import resolve_sandbox_mode
 
@@ -356,6 +356,8 @@ class SandboxKernelManager(AsyncKernelManager):
     file_size_mb = Integer(FILE_SIZE_MB, help="largest file written, MB").tag(config=True)
     source_directory = Unicode("", help="the course's source folder (specs the tests import)"
                                ).tag(config=True)
+    figures = Bool(True, help="False: figures are built but not rendered (autograder.nofigures)"
+                   ).tag(config=True)
 
     _folder: Path | None = None
     _launch: Launch | None = None
@@ -398,6 +400,10 @@ class SandboxKernelManager(AsyncKernelManager):
                                         os.path.realpath(self.connection_file),
                                         self.scratch_mb, source)
             kw["env"] = kernel_env(kw.get("env") or dict(os.environ))
+        if not self.figures:
+            from autograder.nofigures import FIGURES_ENV
+
+            kw["env"] = {**(kw.get("env") or os.environ), FIGURES_ENV: "off"}
         _LAUNCHES.append(self._launch)
         return kernel_cmd, kw
 

@@ -72,3 +72,39 @@ def test_grading_renders_figures_unless_told_not_to(tmp_path, monkeypatch):
     skipped = _run(tmp_path, monkeypatch, "autograde", figures="off")
     assert _pngs(skipped) == 0 and _errors(skipped) == ["ValueError"]
     assert os.environ.get("MPLBACKEND") is None  # the grader's own process is not touched
+
+
+@pytest.mark.parametrize("mode", ["auto", "off"])
+def test_no_figures_reaches_the_grading_kernel(mode: str, tmp_path):
+    """``python -m autograder --no-figures grade``: the course's configuration tells the kernel
+    manager, which tells the kernel (inside the sandbox's clean environment too)."""
+    import asyncio
+
+    from autograder.cli import _parser
+    from autograder.config import Course
+    from autograder.sandbox import SandboxKernelManager
+
+    args = _parser().parse_args(["--no-figures", "grade", "day4"])
+    course = Course.from_options(tmp_path, sandbox=mode, figures=args.figures)
+    config = course.nbgrader_config()
+    assert config.SandboxKernelManager.figures is False
+    assert Course.from_options(tmp_path).nbgrader_config().SandboxKernelManager.figures is True
+
+    async def kernel_sees() -> str:
+        manager = SandboxKernelManager(config=config)
+        await manager.start_kernel(cwd=str(tmp_path))
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=60)
+            reply = await client.execute_interactive(
+                f"import os; print(os.environ.get({FIGURES_ENV!r}))", timeout=60,
+                output_hook=lambda msg: seen.append(msg["content"].get("text", "")))
+            assert reply["content"]["status"] == "ok"
+        finally:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+        return "".join(seen)
+
+    seen: list[str] = []
+    assert asyncio.run(kernel_sees()) == "off\n"
