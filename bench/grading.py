@@ -213,11 +213,11 @@ def grade_mismatches(got: Scores, expected: Scores) -> list[str]:
 
 
 def grade_cohort(cohort: Cohort, workers: int, repo: Path = REPO,
-                 keep: Path | None = None, dask: bool = False, sandbox: str | None = None
-                 ) -> tuple[GradeRun, Scores]:
+                 keep: Path | None = None, dask: bool = False, sandbox: str | None = None,
+                 figures: bool = True) -> tuple[GradeRun, Scores]:
     """Collect ``cohort`` into a fresh workspace and time ``grade day4 --workers N`` (``dask``:
     ``grade day4 --scheduler`` on a local Dask cluster of N workers, started beforehand;
-    ``sandbox``: the ``--sandbox`` mode).
+    ``sandbox``: the ``--sandbox`` mode; ``figures`` False: ``--no-figures``).
 
     Raises ``WrongGrades`` when a cell's points differ from expected.json. ``keep``: use this
     (new) folder as the workspace and leave it behind.
@@ -240,7 +240,8 @@ def grade_cohort(cohort: Cohort, workers: int, repo: Path = REPO,
             how = ["--scheduler", cluster.address]
         load_before = load_average()
         start = time.perf_counter()
-        mode = ("--sandbox", sandbox) if sandbox else ()
+        mode = [*(("--sandbox", sandbox) if sandbox else ()),
+                *(() if figures else ("--no-figures",))]
         done = _autograder(repo, workspace, *mode, "grade", DAY, *how)
         seconds = time.perf_counter() - start
         load_after = load_average()
@@ -368,9 +369,9 @@ def measure_floor(cohort: Cohort, run: GradeRun, size: int,
 def run_bench(students: int, notebooks: list[str] | None = None,
               workers: tuple[int, ...] = WORKERS, floor_size: int = 18, repo: Path = REPO,
               say: Callable[..., None] = print,
-              dask_workers: tuple[int, ...] = ()) -> GradingBench:
+              dask_workers: tuple[int, ...] = (), figures: bool = True) -> GradingBench:
     """Everything: the cohort, one timed run per worker count (local processes, then Dask
-    workers), the floor."""
+    workers), the floor (``figures`` False: graded with ``--no-figures``)."""
     with tempfile.TemporaryDirectory(prefix="dlc-bench-cohort-") as scratch:
         cohort = make_cohort(Path(scratch), students, notebooks, repo)
         say(f"{students} students x {cohort.notebooks // students} notebook(s) of {DAY}: "
@@ -378,7 +379,7 @@ def run_bench(students: int, notebooks: list[str] | None = None,
         runs: list[GradeRun] = []
         scores_by_run: list[Scores] = []
         for n, dask in [*[(n, False) for n in workers], *[(n, True) for n in dask_workers]]:
-            run, scores = grade_cohort(cohort, n, repo, dask=dask)
+            run, scores = grade_cohort(cohort, n, repo, dask=dask, figures=figures)
             runs.append(run)
             scores_by_run.append(scores)
             say(f"  {run.command}: {run.seconds:.1f} s, {run.per_minute:.1f} notebooks/min "
@@ -528,6 +529,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sandbox-cost", type=int, metavar="ROUNDS", default=0,
                         help="instead: grade the cohort with --workers 1, --sandbox off and "
                         "require alternately, ROUNDS times each; print the cost per notebook")
+    parser.add_argument("--no-figures", action="store_false", dest="figures",
+                        help="grade with --no-figures (figures built, not rendered)")
     parser.add_argument("--json", help="write the results to this JSON file")
     parser.add_argument("--markdown", help="write the tables to this Markdown file")
     return parser.parse_args(argv)
@@ -551,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.json).write_text(json.dumps(cost, indent=2) + "\n")
         return 0
     bench = run_bench(args.students, args.notebooks, tuple(args.workers), args.floor_sample,
-                      dask_workers=tuple(args.dask))
+                      dask_workers=tuple(args.dask), figures=args.figures)
     tables = markdown(bench)
     print()
     print(tables)
