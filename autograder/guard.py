@@ -141,8 +141,7 @@ def _cell_contents(cells: tuple) -> tuple:
     return tuple(map(_CELL_GETTER, cells))
 
 
-_CELL_GETTER = operator.attrgetter("cell_contents")
-_CELL_CONTENTS = _cell_contents
+_CELL_GETTER = operator.attrgetter("cell_contents")  # raises ValueError for an empty cell
 
 
 def _all_identical(current: Any, where: Any, saved: tuple) -> bool:
@@ -424,7 +423,7 @@ class Snapshot:
                 # a module's new global that shadows a builtin its functions call
                 found += [f"{mapping.label}.{k}" for k in list(ns) if k in builtin_names
                           and k not in mapping.entries and mapping.label != "builtins"]
-        if not _all_identical(_CELL_CONTENTS, self.closure_cells, self.closure_contents):
+        if not _all_identical(_cell_contents, self.closure_cells, self.closure_contents):
             found += [f"{s.fn.__module__}.{s.fn.__qualname__} (closure)" for s in self.closures
                       if s.fn.__code__ is s.code and s.closure_changed()]
         for container in self.quick_containers:
