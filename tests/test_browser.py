@@ -53,8 +53,8 @@ NOTEBOOK = f"{DAY}/{STEM}"
 # runs beside the learner tests, adds one notebook, not three.
 WRITTEN_STEM, WRITTEN_BY = "4_3_dropout", "partial"
 GRADED_STEMS = (STEM, WRITTEN_STEM)
-# Its written answer (the samples answer with the model answer), what a grader gives it in
-# Formgrader, and the grader's comment.
+# The written answer that sample returns (the samples' own would be the model answer, rubric
+# and all), what a grader gives it in Formgrader, and the grader's comment.
 WRITTEN_ANSWER = ("学習時はユニットの一部しか残らないので、出力の期待値が予測時より小さくなります。"
                   "そのずれをなくすために、学習時に 1/(1-r) 倍しておきます。")
 WRITTEN_POINTS = 1.5
