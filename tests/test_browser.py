@@ -3,8 +3,11 @@
 One learner server (`make lab` on a temporary copy of the released Day 4 notebook 4_1, with the
 reference and the partly correct sample beside it) and one instructor server (`make
 lab-instructor` on a temporary course root holding a verbatim copy of the repository's
-nbgrader_config.py, whose grading workspace holds the three sample submissions of 4_1, graded by
-`python -m autograder` while the learner tests run). Playwright drives Debian's Chromium
+nbgrader_config.py, whose grading workspace holds the three sample submissions of 4_1 and the
+partly correct sample's 4_3, which has a written answer, graded by `python -m autograder` in one
+run while the learner tests run). In Formgrader a grader scores and comments that written
+answer; the gradebook, the report and the feedback page must then show both. Playwright drives
+Debian's Chromium
 (``executable_path``; Playwright's own browser download is never used) with a fresh profile.
 
 Nothing here writes into the repository, except the screenshots in docs/images/ when
@@ -17,6 +20,7 @@ every selector is scoped to the visible notebook panel or to the Formgrader fram
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import secrets
@@ -44,6 +48,18 @@ from autograder.specs import spec_for
 REPO = Path(__file__).resolve().parents[1]
 DAY, STEM = "day4", "4_1_batch_normalization_layer"
 NOTEBOOK = f"{DAY}/{STEM}"
+# A Day 4 notebook with a written answer (4_1 has none; 4_3 grades fastest of 4_2..4_5), returned
+# by one sample only: the others' 4_3 counts as missing (no kernel runs), so the grading, which
+# runs beside the learner tests, adds one notebook, not three.
+WRITTEN_STEM, WRITTEN_BY = "4_3_dropout", "partial"
+GRADED_STEMS = (STEM, WRITTEN_STEM)
+# The written answer that sample returns (the samples' own would be the model answer, rubric
+# and all), what a grader gives it in Formgrader, and the grader's comment.
+WRITTEN_ANSWER = ("学習時はユニットの一部しか残らないので、出力の期待値が予測時より小さくなります。"
+                  "そのずれをなくすために、学習時に 1/(1-r) 倍しておきます。")
+WRITTEN_POINTS = 1.5
+WRITTEN_COMMENT = ("期待値がずれる理由は正確です。予測時に何もしなくてよい (推論が drop_ratio に"
+                   "よらない) という利点も書けば満点です。")
 STARTUP_SECONDS = 90  # a server or a kernel on a busy 2-core CI machine
 RUN_SECONDS = 120  # run all cells, or Validate (a fresh kernel runs the whole notebook)
 
@@ -150,18 +166,37 @@ def _start_lab(target: str, variables: dict[str, str], env: dict[str, str], log:
     return lab
 
 
-def _sample_notebooks() -> tuple[dict[str, nbformat.NotebookNode], dict[str, dict[str, float]]]:
-    """reference / blank / partial versions of the released 4_1 (autograder.samples)."""
-    released = nbformat.read(REPO / "assignments" / DAY / f"{STEM}.ipynb", as_version=4)
-    source = nbformat.read(REPO / "solutions" / DAY / f"{STEM}.ipynb", as_version=4)
-    return build_notebook_samples(released, source, NOTEBOOK)
+def _source(stem: str) -> nbformat.NotebookNode:
+    return nbformat.read(REPO / "solutions" / DAY / f"{stem}.ipynb", as_version=4)
 
 
-def _copy_notebook(nb: nbformat.NotebookNode, folder: Path, day_dir: str) -> None:
-    """``nb`` as ``folder/<STEM>.ipynb`` with its fixture file beside it, as a release has."""
+def _sample_notebooks(
+    stem: str = STEM,
+) -> tuple[dict[str, nbformat.NotebookNode], dict[str, dict[str, float]]]:
+    """reference / blank / partial versions of a released notebook (autograder.samples)."""
+    released = nbformat.read(REPO / "assignments" / DAY / f"{stem}.ipynb", as_version=4)
+    return build_notebook_samples(released, _source(stem), f"{DAY}/{stem}")
+
+
+def _written_cells(nb: nbformat.NotebookNode) -> dict[str, float]:
+    """grade_id -> points of the written answers (markdown cells with grade and solution)."""
+    return {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
+            for c in nb.cells if c.cell_type == "markdown"
+            and c.metadata.get("nbgrader", {}).get("grade")
+            and c.metadata.nbgrader.get("solution")}
+
+
+def _jinja_points(value: float) -> str:
+    """A score as nbgrader's feedback template prints it (``| float | round(2)``)."""
+    return str(round(float(value), 2))
+
+
+def _copy_notebook(nb: nbformat.NotebookNode, folder: Path, day_dir: str,
+                   stem: str = STEM) -> None:
+    """``nb`` as ``folder/<stem>.ipynb`` with its fixture file beside it, as a release has."""
     (folder / "fixtures").mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, folder / f"{STEM}.ipynb")
-    shutil.copy(REPO / day_dir / DAY / "fixtures" / f"{STEM}.npz", folder / "fixtures")
+    nbformat.write(nb, folder / f"{stem}.ipynb")
+    shutil.copy(REPO / day_dir / DAY / "fixtures" / f"{stem}.npz", folder / "fixtures")
 
 
 @dataclass
@@ -170,7 +205,9 @@ class Course:
     instructor: Lab
     grading: subprocess.Popen
     grading_log: Path
-    expected: dict[str, dict[str, float]]  # student -> grade_id -> points (4_1)
+    options: list[str]  # python -m autograder's --repo and --workspace of the graded course
+    workspace: Path
+    expected: dict[str, dict[str, dict[str, float]]]  # student -> stem -> grade_id -> points
 
     def wait_for_grading(self) -> None:
         try:
@@ -184,7 +221,7 @@ class Course:
 def course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Course]:
     """Grading (in the background), the learner server and the instructor server, all at once."""
     tmp = tmp_path_factory.mktemp("browser")
-    notebooks, expected = _sample_notebooks()
+    notebooks, _ = _sample_notebooks()
 
     # The learner's folder mirrors assignments/: day4/ holds the untouched release; the
     # reference and the partly correct sample sit in folders of their own.
@@ -195,22 +232,35 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Course]:
 
     # The instructor's course root: the real nbgrader_config.py (so Formgrader lists the real
     # days), and a workspace under the root (Formgrader requires it) where the samples of 4_1
-    # are collected and graded against a source that holds 4_1 only (so the gradebook's Day 4
-    # is worth the 10 points of 4_1).
+    # and the partial sample's 4_3 are collected and graded, in one run, against a source that
+    # holds these two only (so the gradebook's Day 4 is worth their points: 10 + 12, 2 of them
+    # a written answer).
     course_root = tmp / "course"
     course_root.mkdir()
     shutil.copy(REPO / "nbgrader_config.py", course_root)
     grading_repo = tmp / "grading-repo"
-    _copy_notebook(nbformat.read(REPO / "solutions" / DAY / f"{STEM}.ipynb", as_version=4),
-                   grading_repo / "solutions" / DAY, "solutions")
-    _copy_notebook(notebooks["blank"], grading_repo / "assignments" / DAY, "assignments")
     returned = tmp / "returned"
-    for student, nb in notebooks.items():
-        (returned / student / DAY).mkdir(parents=True)
-        nbformat.write(nb, returned / student / DAY / f"{STEM}.ipynb")
+    expected: dict[str, dict[str, dict[str, float]]] = {}
+    for stem in GRADED_STEMS:
+        samples, points = _sample_notebooks(stem)
+        _copy_notebook(_source(stem), grading_repo / "solutions" / DAY, "solutions", stem)
+        _copy_notebook(samples["blank"], grading_repo / "assignments" / DAY, "assignments", stem)
+        if stem == WRITTEN_STEM:  # returned by one sample, with a written answer of its own
+            nb = samples[WRITTEN_BY]
+            for cell in nb.cells:
+                if cell.metadata.get("nbgrader", {}).get("grade_id") in _written_cells(nb):
+                    cell.source = WRITTEN_ANSWER
+            samples = {WRITTEN_BY: nb}
+        for student, student_points in points.items():
+            if student not in samples:  # missing: 0 points
+                expected.setdefault(student, {})[stem] = dict.fromkeys(student_points, 0.0)
+                continue
+            (returned / student / DAY).mkdir(parents=True, exist_ok=True)
+            nbformat.write(samples[student], returned / student / DAY / f"{stem}.ipynb")
+            expected.setdefault(student, {})[stem] = student_points
     workspace = course_root / "grading"
-    cli = [sys.executable, "-m", "autograder", "--repo", str(grading_repo),
-           "--workspace", str(workspace)]
+    options = ["--repo", str(grading_repo), "--workspace", str(workspace)]
+    cli = [sys.executable, "-m", "autograder", *options]
     grading_log = tmp / "grading.log"
     grading = subprocess.Popen(
         ["sh", "-c", f"{shlex.join([*cli, 'collect', DAY, str(returned)])} && "
@@ -228,7 +278,7 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Course]:
     try:
         learner.wait_ready()
         instructor.wait_ready()
-        yield Course(learner, instructor, grading, grading_log, expected)
+        yield Course(learner, instructor, grading, grading_log, options, workspace, expected)
     finally:
         for lab in (learner, instructor):  # both shut their kernels down at the same time
             lab.terminate()
@@ -550,15 +600,63 @@ def test_learner_view_hides_the_instructor_tools(
     assert missing.value.code == 404
 
 
+def _menu_entry(page, menu: str, entry: str):  # noqa: ANN001, ANN202 (playwright objects)
+    """``entry`` of the menu bar's ``menu``, shown.
+
+    On a loaded machine a click on the menu bar has been seen to leave the menu closed (the
+    menu an earlier test opened and closed with Escape): then the test clicks once more, and
+    says so.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    item = page.get_by_role("menuitem", name=entry, exact=True)
+    if not item.is_visible():
+        page.get_by_role("menuitem", name=menu, exact=True).click()
+    try:
+        item.wait_for(timeout=START_SECONDS * 1000)
+    except PlaywrightTimeout:
+        warnings.warn(f"{menu} > {entry}: not shown {START_SECONDS} s after a click on {menu}; "
+                      "clicking again", stacklevel=2)
+        if not item.is_visible():
+            page.get_by_role("menuitem", name=menu, exact=True).click()
+    return item
+
+
+def _formgrader(page):  # noqa: ANN001, ANN202 (playwright objects)
+    """Nbgrader > Formgrader (unless it is open already); its frame."""
+    frame_selector = ".jp-MainAreaWidget:visible iframe"
+    if page.locator(frame_selector).count() == 0:
+        _menu_entry(page, "Nbgrader", "Formgrader").click()
+        _hide_file_browser(page)
+    return page.frame_locator(frame_selector)
+
+
+def _frame(frame_locator):  # noqa: ANN001, ANN202 (playwright objects)
+    """The ``Frame`` (it can wait for a condition in its page) behind a frame locator."""
+    return frame_locator.owner.element_handle().content_frame()
+
+
+# Manual Grading's list of a notebook's submissions (gradebook_notebook_submissions.js) has
+# loaded its rows.
+SUBMISSIONS_LOADED = """() => document.getElementById('toggle_names') !== null
+  && typeof models !== 'undefined' && models.loaded === true"""
+# Formgrader's submission page (formgrade.js) has loaded the grades and comments its fields
+# save to. MathJax (from a CDN: absent on a closed network) focuses the first field once it
+# has typeset the page, which would take the focus from a field being typed into.
+FORMGRADE_READY = """() => typeof formgrader !== 'undefined'
+  && formgrader.grades && formgrader.grades.loaded
+  && formgrader.comments && formgrader.comments.loaded
+  && (typeof MathJax === 'undefined' || MathJax.loaded === true)"""
+SAVE_SECONDS = 20  # from leaving a Formgrader field to the server's answer
+
+
 def test_formgrader_shows_day4_and_the_graded_sample_submissions(
     course: Course, instructor_page,  # noqa: ANN001
 ) -> None:
     course.wait_for_grading()
     page = instructor_page
-    page.get_by_role("menuitem", name="Nbgrader", exact=True).click()
-    page.get_by_role("menuitem", name="Formgrader", exact=True).click()
-    _hide_file_browser(page)
-    frame = page.frame_locator(".jp-MainAreaWidget:visible iframe")
+    frame = _formgrader(page)
+    frame.get_by_role("link", name="Manage Assignments", exact=True).click()
     day4 = frame.locator("tr", has=frame.get_by_role("link", name=DAY, exact=True))
     assert day4.locator("td.num-submissions").text_content().strip() == "3"
     screenshot(page, "instructor-formgrader-assignments.png")
@@ -570,7 +668,107 @@ def test_formgrader_shows_day4_and_the_graded_sample_submissions(
     # Columns: Student Name, Student ID, Timestamp, Status, Score, ...
     cells = [rows.nth(i).locator("td").all_text_contents() for i in range(rows.count())]
     scores = {row[1].strip(): row[4].strip() for row in cells}
-    maximum = sum(course.expected["reference"].values())
-    assert scores == {student: f"{sum(points.values()):g} / {maximum:g}"
-                      for student, points in course.expected.items()}
+    # The test cells' points; a written answer adds nothing yet (pending, or unanswered: 0) but
+    # counts in the maximum.
+    maximum = sum(sum(graded_points(_source(stem)).values())
+                  + sum(_written_cells(_source(stem)).values()) for stem in GRADED_STEMS)
+    assert scores == {
+        student: f"{sum(sum(p.values()) for p in points.values()):g} / {maximum:g}"
+        for student, points in course.expected.items()
+    }
     screenshot(page, "instructor-formgrader-submissions.png")
+
+
+def test_a_written_answer_graded_in_formgrader_reaches_gradebook_report_and_feedback(
+    course: Course, instructor_page, tmp_path: Path,  # noqa: ANN001
+) -> None:
+    """Manual Grading > day4 > 4_3 > the partial sample: a score and a comment typed into the
+    written answer's fields, saved by Formgrader (on change); then, outside the browser, the
+    gradebook, ``report --csv`` and ``feedback`` must show both. Runs last: it changes the
+    gradebook the other Formgrader test reads."""
+    from nbgrader.api import Gradebook
+
+    from autograder.cli import main
+    from autograder.config import Course as GradedCourse
+
+    course.wait_for_grading()
+    (grade_id, points), = _written_cells(_source(WRITTEN_STEM)).items()
+    auto_points = sum(course.expected[WRITTEN_BY][WRITTEN_STEM].values())
+    auto_max = sum(graded_points(_source(WRITTEN_STEM)).values())
+    db_url = GradedCourse.from_options(workspace=course.workspace).db_url
+    with Gradebook(db_url) as gradebook:  # autograding left the answer to a grader
+        grade = gradebook.find_grade(grade_id, WRITTEN_STEM, DAY, WRITTEN_BY)
+        pending = (grade.needs_manual_grade, grade.auto_score, grade.manual_score)
+        assert pending == (True, None, None)
+
+    page = instructor_page
+    frame = _formgrader(page)
+    frame.get_by_role("link", name="Manual Grading", exact=True).click()
+    frame.get_by_role("link", name=DAY, exact=True).click()
+    frame.get_by_role("link", name=WRITTEN_STEM, exact=True).click()
+    # The notebook's submissions, anonymous ("Submission #1") until the names are shown: the
+    # button shows the names of the rows loaded when it is pressed.
+    _frame(frame).wait_for_function(SUBMISSIONS_LOADED, polling=250)
+    frame.get_by_role("button", name="Show All Names").click()
+    row = frame.locator("tbody tr", has=frame.get_by_role("link", name=WRITTEN_BY, exact=True))
+    assert row.locator("td.written-score").text_content() == f"0 / {points:g}"
+    assert row.locator("td.needs-manual-grade .glyphicon-ok").count() == 1
+    row.get_by_role("link", name=WRITTEN_BY, exact=True).click()
+
+    # The submission. Its fields save only once Formgrader has loaded the grades and the
+    # comments (each loads on its own), and MathJax, if it loaded, focuses the first field
+    # when it has typeset the page: type after all of that.
+    submission = _frame(frame)
+    submission.wait_for_function(FORMGRADE_READY, polling=250)
+    # The written answer's score field is marked as awaiting a manual grade.
+    assert frame.locator(f"input.score.needs_manual_grade#{grade_id}").count() == 1
+    score = frame.locator(f"input.score#{grade_id}")
+    comment = frame.locator(f"textarea.comment#{grade_id}-comment")
+    cell = frame.locator(".nbgrader_cell", has=score)
+    assert "Student's answer" in cell.locator(".nbgrader-label").text_content()
+    assert WRITTEN_ANSWER in cell.text_content()
+
+    def saved(kind: str):  # noqa: ANN202
+        return page.expect_response(lambda r: r.request.method == "PUT"
+                                    and f"/formgrader/api/{kind}/" in r.url,
+                                    timeout=SAVE_SECONDS * 1000)
+
+    with saved("grade") as grade_saved:
+        score.fill(f"{WRITTEN_POINTS:g}")
+        score.blur()  # Formgrader saves a field on its change event
+    with saved("comment") as comment_saved:
+        comment.fill(WRITTEN_COMMENT)
+        comment.blur()
+    assert grade_saved.value.ok and comment_saved.value.ok
+    # Formgrader's answer: graded, no longer marked as awaiting a grade.
+    frame.locator(f"input.score:not(.needs_manual_grade)#{grade_id}").wait_for()
+    cell.evaluate("e => e.scrollIntoView({block: 'center'})")
+    screenshot(page, "instructor-formgrader-manual-grading.png")
+
+    with Gradebook(db_url) as gradebook:
+        grade = gradebook.find_grade(grade_id, WRITTEN_STEM, DAY, WRITTEN_BY)
+        assert (grade.manual_score, grade.needs_manual_grade) == (WRITTEN_POINTS, False)
+        comment_row = gradebook.find_comment(grade_id, WRITTEN_STEM, DAY, WRITTEN_BY)
+        assert comment_row.manual_comment == WRITTEN_COMMENT
+
+    # The report keeps the written points apart from the test cells' points.
+    report = tmp_path / "grades.csv"
+    assert main([*course.options, "report", DAY, "--csv", str(report)]) == 0
+    with open(report, newline="", encoding="utf-8") as handle:
+        rows = {(r["student"], r["notebook"]): r for r in csv.DictReader(handle)}
+    graded = rows[(WRITTEN_BY, WRITTEN_STEM)]
+    assert {k: graded[k] for k in ("score", "max_score", "written_score", "written_max",
+                                   "written_pending")} == {
+        "score": f"{auto_points:g}", "max_score": f"{auto_max:g}",
+        "written_score": f"{WRITTEN_POINTS:g}", "written_max": f"{points:g}",
+        "written_pending": "0"}
+
+    # The learner's feedback page: the answer's score and the grader's comment, and the
+    # notebook's total of both kinds of points.
+    assert main([*course.options, "feedback", DAY, "--student", WRITTEN_BY]) == 0
+    html = (course.workspace / "feedback" / WRITTEN_BY / DAY / f"{WRITTEN_STEM}.html").read_text()
+    assert (f"Written response</a> (Score: {_jinja_points(WRITTEN_POINTS)} / "
+            f"{_jinja_points(points)})") in html
+    assert f"<b>Comments:</b> <p>{WRITTEN_COMMENT}</p>" in html
+    assert (f"{WRITTEN_STEM} (Score: {_jinja_points(auto_points + WRITTEN_POINTS)} / "
+            f"{_jinja_points(auto_max + points)})") in html
