@@ -77,6 +77,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Integer, Unicode
 
 from autograder.config import resolve_sandbox_mode
+from autograder.nofigures import FIGURES_ENV
 
 NOBODY = 65534  # the uid inside a user namespace (a grader that is not root)
 # A grader running as root gives each kernel a host uid of its own from this range (used by no
@@ -92,7 +93,7 @@ SANDBOXED = "bubblewrap"  # what the gradebook's sandbox column says for a sandb
 ALLOWED_ENV = ("LANG", "LANGUAGE", "TZ", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                "MKL_NUM_THREADS", "NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "DLCOURSE_QUICK",
                "MPLBACKEND", "PYTHONHASHSEED", "PYDEVD_DISABLE_FILE_VALIDATION",
-               "JPY_SESSION_NAME", "DLCOURSE_FIGURES")
+               "JPY_SESSION_NAME", FIGURES_ENV)
 ETC_FILES = ("ld.so.cache", "localtime", "passwd", "group", "nsswitch.conf")
 _SPEC_IMPORT = re.compile(r"autograder\.specs\.(\w+)")
 
@@ -401,8 +402,6 @@ class SandboxKernelManager(AsyncKernelManager):
                                         self.scratch_mb, source)
             kw["env"] = kernel_env(kw.get("env") or dict(os.environ))
         if not self.figures:
-            from autograder.nofigures import FIGURES_ENV
-
             kw["env"] = {**(kw.get("env") or os.environ), FIGURES_ENV: "off"}
         _LAUNCHES.append(self._launch)
         return kernel_cmd, kw
