@@ -56,6 +56,40 @@ def run_k(notebook: Path, k: int, threads: int) -> dict[str, float]:
             "load_end": os.getloadavg()[0]}
 
 
+def learners_per_core(rows: list[dict[str, float]], cores: int, acceptable: float) -> float:
+    """The largest K / cores whose median wait stays within ``acceptable`` x the K = 1 time."""
+    alone = next(row["median_s"] for row in rows if row["k"] == 1)
+    fits = [row["k"] for row in rows if row["median_s"] <= acceptable * alone]
+    return max(fits) / cores
+
+
+def summary(runs: list[list[dict[str, float]]], cores: int, acceptable: float) -> list[str]:
+    """One row per (threads, K) over the separate runs: median and min-max of each run's median."""
+    lines = ["| BLAS threads per learner | K | per-learner wall: median of the runs (min–max) | "
+             "x the K = 1 time: median (min–max) | load average (1 min) over the runs |",
+             "|---:|---:|---:|---:|---|"]
+    keys = [(row["threads"], row["k"]) for row in runs[0]]
+    for threads, k in keys:
+        mine = [next(r for r in run if (r["threads"], r["k"]) == (threads, k)) for run in runs]
+        alone = [next(r for r in run if (r["threads"], r["k"]) == (threads, 1))["median_s"]
+                 for run in runs]
+        walls = [r["median_s"] for r in mine]
+        factors = [r["median_s"] / a for r, a in zip(mine, alone, strict=True)]
+        loads = [v for r in mine for v in (r["load_start"], r["load_end"])]
+        lines.append(f"| {threads} | {k} | {statistics.median(walls):.1f} s ({min(walls):.1f}–"
+                     f"{max(walls):.1f}) | {statistics.median(factors):.2f} ({min(factors):.2f}–"
+                     f"{max(factors):.2f}) | {min(loads):.1f} to {max(loads):.1f} |")
+    lines.append("")
+    for threads in dict.fromkeys(t for t, _ in keys):
+        per_run = [learners_per_core([r for r in run if r["threads"] == threads], cores,
+                                     acceptable) for run in runs]
+        lines.append(f"{threads} BLAS thread(s) per learner: learners per core within "
+                     f"{acceptable:g}x the K = 1 time, per run: "
+                     f"{', '.join(f'{v:g}' for v in per_run)} (median "
+                     f"{statistics.median(per_run):g})")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hub_load", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,23 +97,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, os.cpu_count() or 1])
     parser.add_argument("--acceptable", type=float, default=2.0)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="separate runs of the whole table, then a summary over them")
     args = parser.parse_args(argv)
+    if 1 not in args.k:
+        parser.error("--k must include 1: every factor is against one learner alone")
     args.notebook = args.notebook.resolve()
     cores = os.cpu_count() or 1
     print(f"{args.notebook.relative_to(REPO)} at full size, {cores} cores; per learner: wall time "
           "from process start to the notebook's end (kernel start included)\n")
-    print("| BLAS threads per learner | K | learners per core | per-learner wall: median "
-          "(max) | CPU, all K | x the K = 1 time | load average start → end |")
-    print("|---:|---:|---:|---:|---:|---:|---|")
-    for threads in args.threads:
-        alone = None
-        for k in args.k:
-            row = run_k(args.notebook, k, threads)
-            alone = alone or row["median_s"]
-            print(f"| {threads} | {k} | {k / cores:.1f} | {row['median_s']:.1f} s "
-                  f"({row['max_s']:.1f} s) | {row['cpu_s']:.1f} s | "
-                  f"{row['median_s'] / alone:.2f} | {row['load_start']:.1f} → "
-                  f"{row['load_end']:.1f} |", flush=True)
+    runs = []
+    for run in range(args.repeat):
+        print(f"run {run + 1} of {args.repeat}\n")
+        print("| BLAS threads per learner | K | learners per core | per-learner wall: median "
+              "(max) | CPU, all K | x the K = 1 time | load average start → end |")
+        print("|---:|---:|---:|---:|---:|---:|---|")
+        rows = []
+        for threads in args.threads:
+            alone = None
+            for k in sorted(args.k):
+                row = run_k(args.notebook, k, threads)
+                rows.append(row)
+                alone = alone or row["median_s"]
+                print(f"| {threads} | {k} | {k / cores:.1f} | {row['median_s']:.1f} s "
+                      f"({row['max_s']:.1f} s) | {row['cpu_s']:.1f} s | "
+                      f"{row['median_s'] / alone:.2f} | {row['load_start']:.1f} → "
+                      f"{row['load_end']:.1f} |", flush=True)
+        runs.append(rows)
+        print()
+    print(f"summary of {len(runs)} run(s)\n")
+    print("\n".join(summary(runs, cores, args.acceptable)))
     return 0
 
 

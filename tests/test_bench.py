@@ -164,3 +164,28 @@ def test_tiny_grading_bench_grades_alike_with_one_and_two_workers_and_times_the_
     assert floor.ratio > 0
     table = grading.markdown(bench)
     assert "`grade day4 --workers 2`" in table and "| 4_4_weight_decay | reference |" in table
+
+
+def _hub_row(threads: int, k: int, median_s: float, load: float = 1.0) -> dict[str, float]:
+    return {"threads": threads, "k": k, "median_s": median_s, "max_s": median_s, "cpu_s": 0.0,
+            "load_start": load, "load_end": load}
+
+
+def test_hub_load_learners_per_core_is_the_largest_k_within_the_acceptable_wait():
+    from bench.hub_load import learners_per_core
+
+    rows = [_hub_row(1, 1, 10.0), _hub_row(1, 2, 10.5), _hub_row(1, 4, 19.9), _hub_row(1, 8, 41.0)]
+    assert learners_per_core(rows, cores=2, acceptable=2.0) == 2.0  # K = 4 waits 1.99x
+    assert learners_per_core(rows, cores=2, acceptable=1.5) == 1.0  # only K = 2 within 1.5x
+    assert learners_per_core(rows, cores=1, acceptable=5.0) == 8.0
+
+
+def test_hub_load_summary_takes_medians_and_spreads_over_the_runs():
+    from bench.hub_load import summary
+
+    runs = [[_hub_row(1, 1, a), _hub_row(1, 2, b, load=load)]
+            for a, b, load in ((10.0, 12.0, 1.0), (11.0, 30.0, 3.0), (9.0, 18.0, 2.0))]
+    lines = summary(runs, cores=2, acceptable=2.0)
+    assert "| 1 | 2 | 18.0 s (12.0–30.0) | 2.00 (1.20–2.73) | 1.0 to 3.0 |" in lines
+    # within 2x in runs 1 and 3 (1.20, 2.00), not in run 2 (2.73): 1, 0.5, 1 learners per core
+    assert lines[-1].endswith("per run: 1, 0.5, 1 (median 1)")
