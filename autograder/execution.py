@@ -70,7 +70,7 @@ def _is_test(cell: NotebookNode) -> bool:
     return _is_code(cell) and utils.is_grade(cell) and not utils.is_solution(cell)
 
 
-def _is_locked_setup(cell: NotebookNode) -> bool:
+def is_locked_setup(cell: NotebookNode) -> bool:
     meta = _meta(cell)
     return _is_code(cell) and meta.get("locked") and not meta.get("grade") \
         and not meta.get("solution")
@@ -145,7 +145,7 @@ class GuardPlan:
         self.locked: set[int] = set()  # locked non-test cells: what they bind is recorded
         setup: list[str] = []
         for index, cell in enumerate(nb.cells):
-            if _is_locked_setup(cell):
+            if is_locked_setup(cell):
                 setup += setup_statements(cell.source)
                 self.locked.add(index)
             elif _is_test(cell):
