@@ -304,11 +304,12 @@ class WarmValidation:
             self._kill(km)
             return
         with self._lock:
+            # one kernel per notebook: one made for an older recipe of it could never serve
+            surplus = [self._warm.pop(r) for r in list(self._warm) if r.notebook == recipe.notebook]
             self._warm[recipe] = km
+            surplus += [self._warm.popitem(last=False)[1]
+                        for _ in range(max(0, len(self._warm) - self.limit))]
         self.log.info("Validate: warm kernel ready for %s", recipe.notebook)
-        with self._lock:
-            surplus = [self._warm.popitem(last=False)[1]
-                       for _ in range(max(0, len(self._warm) - self.limit))]
         for old in surplus:
             self._kill(old)
 
@@ -331,8 +332,12 @@ class WarmValidation:
             kc.stop_channels()
 
     def _take(self, recipe: Recipe) -> AsyncKernelManager | None:
+        """The warm kernel made for this recipe, if alive; others of the notebook go."""
         with self._lock:
             km = self._warm.pop(recipe, None)
+            stale = [self._warm.pop(r) for r in list(self._warm) if r.notebook == recipe.notebook]
+        for old in stale:
+            self._kill(old)
         if km is not None and not run_sync(km.is_alive)():
             self._kill(km)
             return None

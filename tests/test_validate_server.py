@@ -309,8 +309,13 @@ def test_changed_fixture_files_mean_a_cold_kernel(learner_view: Path):
     try:
         service.submit(notebook).result(timeout=120)
         service._worker.submit(lambda: None).result(timeout=120)
+        [stale_pid] = _kernel_pids(service)
         fixture.write_text("two, longer")  # the warm kernel's snapshot holds "one"
         assert service.submit(notebook).result(timeout=120)["success"]
+        service._worker.submit(lambda: None).result(timeout=120)
+        assert _wait_dead([stale_pid]) == []  # made for the old fixtures: killed, not kept
+        [waiting] = service.waiting()  # one kernel, for the fixtures as they are now
+        assert waiting.fixtures[0][1] == len("two, longer")
     finally:
         service.close()
     assert service.counts == {"cold": 2, "warm": 0}
