@@ -129,12 +129,16 @@ class Recipe:
         return str(Path(self.notebook).parent)
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, **VALIDATING}
+        return _validating_env()
+
+
+def _validating_env() -> dict[str, str]:
+    """The environment a validation kernel starts with: the server's, as the Validator sets it."""
+    return {**os.environ, **VALIDATING}
 
 
 def _environment_digest() -> str:
-    items = sorted({**os.environ, **VALIDATING}.items())
-    return hashlib.sha256(json.dumps(items).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(sorted(_validating_env().items())).encode()).hexdigest()
 
 
 def _fixtures(folder: Path) -> tuple[tuple[str, int, int], ...]:
