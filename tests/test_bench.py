@@ -189,3 +189,13 @@ def test_hub_load_summary_takes_medians_and_spreads_over_the_runs():
     assert "| 1 | 2 | 18.0 s (12.0–30.0) | 2.00 (1.20–2.73) | 1.0 to 3.0 |" in lines
     # within 2x in runs 1 and 3 (1.20, 2.00), not in run 2 (2.73): 1, 0.5, 1 learners per core
     assert lines[-1].endswith("per run: 1, 0.5, 1 (median 1)")
+
+
+def test_validate_browser_summary_is_over_the_runs_medians_and_keeps_only_common_rows():
+    from bench.validate_browser import summary_rows
+
+    runs = [{"times": {("4_1", "warm"): [1.0, 2.0, 9.0], ("4_1", "cold"): [5.0]}},
+            {"times": {("4_1", "warm"): [3.0]}},
+            {"times": {("4_1", "warm"): [2.5, 2.5]}}]
+    assert summary_rows(runs) == [("4_1", "warm", [2.0, 3.0, 2.5], 2.5, 2.0, 3.0)]
+
