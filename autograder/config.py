@@ -198,8 +198,11 @@ class Course:
             SaveAutoGrades,
         )
 
+        from autograder.alembic_head import install
         from autograder.execution import GuardedExecute
         from autograder.preprocessors import ClearHiddenTestsAndTracebacks, RestoreMissingCells
+
+        install()  # new gradebooks stamped without nbgrader's `alembic heads` process
 
         # nbgrader's default list with OverwriteCells replaced by its fixed subclass.
         c.Autograde.sanitize_preprocessors = [

@@ -107,6 +107,9 @@ def template(main_url: str, day: str, path: Path) -> Path:
     autograde a submission, and nothing of any student."""
     from nbgrader.api import Gradebook
 
+    from autograder.alembic_head import install
+
+    install()  # the new gradebook stamped without nbgrader's `alembic heads` process
     with Gradebook(main_url, COURSE_ID) as src, Gradebook(f"sqlite:///{path}", COURSE_ID) as dst:
         assignment = src.find_assignment(day)
         dst.update_or_create_assignment(day, duedate=assignment.duedate)

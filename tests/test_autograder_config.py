@@ -178,3 +178,36 @@ def test_hub_pins_blas_threads_to_the_learners_cpu_share_and_sets_limits(monkeyp
     assert learner.environment["X"] == "1"
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         assert learner.environment[variable] == "2"
+
+
+def test_new_gradebooks_are_stamped_with_nbgraders_alembic_head_without_a_process(
+        course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """nbgrader runs the ``alembic heads`` command for every new gradebook (1.5 s or more each);
+    once the course's configuration is built, the revision is read in-process, and it is the
+    one the command prints."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    import nbgrader.api
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    from autograder import alembic_head
+
+    course.nbgrader_config()  # what every nbgrader app of the course loads
+    assert nbgrader.api.get_alembic_version is alembic_head.alembic_head
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    with _temp_alembic_ini(f"sqlite:///{tmp_path / 'unused.db'}") as ini:
+        printed = subprocess.run(["alembic", "-c", ini, "heads"], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+    assert alembic_head.alembic_head() == printed.split("\n")[0].split(" ")[0]
+
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"a process was started: {args}")
+
+    monkeypatch.setattr(nbgrader.api.sp, "check_output", no_process)
+    with nbgrader.api.Gradebook(f"sqlite:///{tmp_path / 'new.db'}"):
+        pass
+    with sqlite3.connect(tmp_path / "new.db") as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (alembic_head.alembic_head(),)]

@@ -30,11 +30,18 @@ def _spec(partial_expected: dict, partial_bugs=("cube is a square",)) -> SimpleN
                            PARTIAL_BUGS=list(partial_bugs), PARTIAL_EXPECTED=partial_expected)
 
 
+@pytest.fixture(scope="module")
+def released_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny notebook as nbgrader releases it (stubs instead of solutions): one release for
+    the module (nbgrader's release is most of these tests' time)."""
+    course = make_tiny_course(tmp_path_factory.mktemp("samples"))
+    return release(course, DAY) / "tiny.ipynb"
+
+
 @pytest.fixture
-def released(tmp_path: Path) -> nbformat.NotebookNode:
-    """The tiny notebook as nbgrader releases it (stubs instead of solutions)."""
-    course = make_tiny_course(tmp_path)
-    return nbformat.read(release(course, DAY) / "tiny.ipynb", as_version=4)
+def released(released_path: Path) -> nbformat.NotebookNode:
+    """A copy of the released tiny notebook for one test."""
+    return nbformat.read(released_path, as_version=4)
 
 
 def _cell(nb: nbformat.NotebookNode, grade_id: str) -> str:
