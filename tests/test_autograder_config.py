@@ -182,7 +182,7 @@ def test_hub_pins_blas_threads_to_the_learners_cpu_share_and_sets_limits(monkeyp
 
 def test_new_gradebooks_are_stamped_with_nbgraders_alembic_head_without_a_process(
         course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """nbgrader runs the ``alembic heads`` command for every new gradebook (1.5 s or more each);
+    """nbgrader runs the ``alembic heads`` command for every new gradebook (about a second each);
     once the course's configuration is built, the revision is read in-process, and it is the
     one the command prints."""
     import sqlite3
