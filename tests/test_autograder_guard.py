@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 
 import numpy as np
 import pytest
@@ -11,12 +12,26 @@ import autograder.checks
 import course.gradcheck
 import course.layers
 from autograder.execution import GuardPlan, with_prologue
+from autograder import guard
 from autograder.guard import _MISSING, Snapshot, _fingerprint, _Watch
 
 
 @pytest.fixture
 def snapshot():
     taken = Snapshot(None)
+    yield taken
+    taken.restore()
+
+
+@pytest.fixture(params=["version tags", "no version tags"])
+def checkpoint_snapshot(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """A snapshot whose checkpoints skip the namespaces not written since they were last found
+    unchanged (dictionary version tags), and one that compares every namespace each time (an
+    interpreter where the tags cannot be trusted): both must see the same changes."""
+    if request.param == "no version tags":
+        monkeypatch.setattr(guard, "_versions_move", lambda: False)
+    taken = Snapshot(None)
+    assert bool(taken.version_views) == (request.param == "version tags")
     yield taken
     taken.restore()
 
@@ -82,9 +97,10 @@ def test_prologue_keeps_line_numbers_when_it_can(source: str, expected: str):
     assert with_prologue(source, "P") == expected
 
 
-def test_the_quick_comparison_sees_what_the_full_one_sees(snapshot: Snapshot):
+def test_the_quick_comparison_sees_what_the_full_one_sees(checkpoint_snapshot: Snapshot):
     """The checkpoints' comparison (``changed_now``): a module attribute, a constant, a
     ``sys.modules`` entry; a value the test's own code set (granted) is not a change."""
+    snapshot = checkpoint_snapshot
     watch = _Watch(snapshot)
     assert snapshot.changed_now(watch) == []
     original = autograder.checks._fail
@@ -108,10 +124,11 @@ class _ClaimsEquality:
 
 
 def test_the_quick_comparison_compares_identity_and_sees_closures_and_deletions(
-        snapshot: Snapshot):
+        checkpoint_snapshot: Snapshot):
     """``changed_now`` first compares every namespace and closure at once, identity only, and
     looks entry by entry when anything differs: a stand-in whose ``==`` says True, a deleted
     entry and a closure cell changed in place are each seen."""
+    snapshot = checkpoint_snapshot
     watch = _Watch(snapshot)
     assert snapshot.changed_now(watch) == []
     namespace = vars(autograder.checks)
@@ -131,6 +148,57 @@ def test_the_quick_comparison_compares_identity_and_sees_closures_and_deletions(
     assert f"{state.fn.__module__}.{state.fn.__qualname__} (closure)" \
         in snapshot.changed_now(watch)
     cell.cell_contents = saved
+    assert snapshot.changed_now(watch) == []
+
+
+def test_version_tags_are_trusted_on_the_interpreters_that_keep_them():
+    """CPython 3.11 and 3.12 move a dict's version tag at every write (``_versions_move`` proves
+    it on the running interpreter); elsewhere the checkpoints compare every namespace."""
+    kept = sys.implementation.name == "cpython" and sys.version_info[:2] in ((3, 11), (3, 12))
+    assert guard._versions_move() is kept
+    if kept:
+        snapshot = Snapshot(None)
+        assert len(snapshot.version_views) == len(snapshot.quick) == len(snapshot.versions)
+
+
+def test_a_write_after_a_clean_checkpoint_is_seen_at_the_next(checkpoint_snapshot: Snapshot):
+    """A checkpoint that found a namespace unchanged remembers its version tag; every way of
+    writing it afterwards (a function's ``__globals__``, ``setattr`` on a class, a name the module
+    rebinds itself and then another entry of the same module) is still seen at the next one."""
+    snapshot = checkpoint_snapshot
+    watch = _Watch(snapshot)
+    assert snapshot.changed_now(watch) == []
+    namespace = autograder.checks.check_close.__wrapped__.__globals__ \
+        if hasattr(autograder.checks.check_close, "__wrapped__") \
+        else autograder.checks.check_close.__globals__
+    original = namespace["_fail"]
+    namespace["_fail"] = lambda *a, **k: None
+    assert snapshot.changed_now(watch) == ["autograder.checks._fail"]
+    assert snapshot.changed_now(watch) == ["autograder.checks._fail"]  # still there: still seen
+    namespace["_fail"] = original
+    assert snapshot.changed_now(watch) == []
+
+    forward = course.layers.Affine.forward
+    course.layers.Affine.forward = lambda self, x: x
+    try:
+        assert snapshot.changed_now(watch) == ["course.layers.Affine.forward"]
+    finally:
+        course.layers.Affine.forward = forward
+    assert snapshot.changed_now(watch) == []
+
+    # ``_verifying`` is rebound by autograder.checks itself (``global``): not a change, and the
+    # module's new tag is remembered; a patch of another of its entries after that is seen.
+    verifying = namespace["_verifying"]
+    namespace["_verifying"] = not verifying
+    assert snapshot.changed_now(watch) == []
+    namespace["_verifying"] = verifying
+    assert snapshot.changed_now(watch) == []
+    check_true = namespace["check_true"]
+    namespace["check_true"] = _ClaimsEquality()
+    try:
+        assert snapshot.changed_now(watch) == ["autograder.checks.check_true"]
+    finally:
+        namespace["check_true"] = check_true
     assert snapshot.changed_now(watch) == []
 
 
