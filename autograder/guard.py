@@ -474,7 +474,7 @@ class Snapshot:
                 entries = {k: v for k, v in m.entries.items() if k not in volatile.get(m.label, ())}
                 self.quick.append((m, entries, *_identity_probe(entries)))
         # The dicts behind ``self.quick``'s namespaces and their version tags when last found
-        # unchanged (no tags on an interpreter where they cannot be trusted: see ``_versions_move``).
+        # unchanged (none where the tags cannot be trusted: see ``_versions_move``).
         dicts = [_real_dict(m.namespace) for m, *_ in self.quick]
         if _versions_move() and all(d is not None for d in dicts):
             self.version_dicts = dicts  # kept alive: the views read their memory

@@ -73,10 +73,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Integer, Unicode
 
 from autograder.config import resolve_sandbox_mode
+from autograder.kernel_waits import PromptKernelManager
 from autograder.nofigures import FIGURES_ENV
 
 NOBODY = 65534  # the uid inside a user namespace (a grader that is not root)
@@ -346,8 +346,9 @@ def kernel_command(folder: Path, cwd: Path, limits: Limits, connection_file: str
 # -- the kernel manager -------------------------------------------------------------------------
 
 
-class SandboxKernelManager(AsyncKernelManager):
-    """jupyter_client's kernel manager that starts each kernel inside the walls (see above)."""
+class SandboxKernelManager(PromptKernelManager):
+    """jupyter_client's kernel manager that starts each kernel inside the walls (see above),
+    without jupyter_client's fixed waits at its start and end (``autograder.kernel_waits``)."""
 
     mode = Unicode("auto", help="require | auto | off").tag(config=True)
     scratch_mb = Integer(SCRATCH_MB, help="MB of the writable working folder").tag(config=True)

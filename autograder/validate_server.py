@@ -74,6 +74,7 @@ from tornado import web
 
 from autograder.execution import GuardPlan, ValidateGuard, is_locked_setup
 from autograder.guard import FIXTURE_DIR
+from autograder.kernel_waits import PromptKernelManager
 
 WARM_ENV = "DLCOURSE_WARM_VALIDATE"  # how many warm kernels may wait; 0: none
 WARM_DEFAULT = 2
@@ -284,7 +285,7 @@ class WarmValidation:
         self._prepare(recipe)
 
     def _start(self, recipe: Recipe) -> AsyncKernelManager:
-        km = AsyncKernelManager(kernel_name=recipe.kernel_name)
+        km = PromptKernelManager(kernel_name=recipe.kernel_name)  # no fixed waits at start and end
         run_sync(km.start_kernel)(extra_arguments=list(recipe.arguments), cwd=recipe.cwd,
                                   env=recipe.env())
         return km

@@ -11,8 +11,8 @@ import pytest
 import autograder.checks
 import course.gradcheck
 import course.layers
-from autograder.execution import GuardPlan, with_prologue
 from autograder import guard
+from autograder.execution import GuardPlan, with_prologue
 from autograder.guard import _MISSING, Snapshot, _fingerprint, _Watch
 
 
