@@ -475,13 +475,15 @@ class Snapshot:
                 self.quick.append((m, entries, *_identity_probe(entries)))
         # The dicts behind ``self.quick``'s namespaces and their version tags when last found
         # unchanged (none where the tags cannot be trusted: see ``_versions_move``).
-        dicts = [_real_dict(m.namespace) for m, *_ in self.quick]
-        if _versions_move() and all(d is not None for d in dicts):
-            self.version_dicts = dicts  # kept alive: the views read their memory
-            self.version_views = [_version_view(d) for d in dicts]
-            self.versions = list(map(_VERSION, self.version_views))
-        else:
-            self.version_dicts, self.version_views, self.versions = [], [], []
+        # A namespace that is not a plain dict (a ctypes class keeps its attributes in a dict
+        # subclass of its own) is compared at every checkpoint (``self.untagged``).
+        dicts = [_real_dict(m.namespace) for m, *_ in self.quick] if _versions_move() else []
+        self.tagged = [i for i, d in enumerate(dicts) if d is not None]
+        self.untagged = sorted(set(range(len(self.quick))) - set(self.tagged))
+        self.version_dicts = [dicts[i] for i in self.tagged]  # kept alive: views read them
+        self.version_views = [_version_view(d) for d in self.version_dicts]
+        self.versions = list(map(_VERSION, self.version_views))
+        self.slot = {i: j for j, i in enumerate(self.tagged)}  # index in quick -> in versions
         self.closures = [s for s in self.functions if s.fn.__closure__]
         # A closure cannot be given other cells (``__closure__`` is read-only): the contents of
         # these cells, read all at once, are the closures' state.
@@ -497,13 +499,13 @@ class Snapshot:
         found = []
         builtin_names = self.user_builtins
         quick = self.quick
-        if self.version_views:
-            # Only the namespaces written since they were last found unchanged (usually none).
-            tags = list(map(_VERSION, self.version_views))
-            written = [i for i, (now, then) in enumerate(zip(tags, self.versions, strict=True))
-                       if now != then] if tags != self.versions else []
-        else:
-            tags, written = [], range(len(quick))
+        # Only the namespaces written since they were last found unchanged (usually none), and
+        # those without a tag.
+        tags = list(map(_VERSION, self.version_views))
+        written = self.untagged
+        if tags != self.versions:
+            written = written + [self.tagged[j] for j, (now, then)
+                                 in enumerate(zip(tags, self.versions, strict=True)) if now != then]
         for i in written:
             mapping, entries, current, saved = quick[i]
             ns = mapping.namespace
@@ -523,10 +525,10 @@ class Snapshot:
                 shadows = [f"{mapping.label}.{k}" for k in list(ns) if k in builtin_names
                            and k not in mapping.entries and mapping.label != "builtins"]
                 found += shadows
-            if same and not shadows and tags:
+            if same and not shadows and i in self.slot:
                 # Unchanged at the tag read before the comparison: a write since then, or one
                 # the comparison missed, gives the dict another tag.
-                self.versions[i] = tags[i]
+                self.versions[self.slot[i]] = tags[self.slot[i]]
         if not _all_identical(_cell_contents, self.closure_cells, self.closure_contents):
             found += [f"{s.fn.__module__}.{s.fn.__qualname__} (closure)" for s in self.closures
                       if s.fn.__code__ is s.code and s.closure_changed()]

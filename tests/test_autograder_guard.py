@@ -158,7 +158,33 @@ def test_version_tags_are_trusted_on_the_interpreters_that_keep_them():
     assert guard._versions_move() is kept
     if kept:
         snapshot = Snapshot(None)
-        assert len(snapshot.version_views) == len(snapshot.quick) == len(snapshot.versions)
+        assert len(snapshot.version_views) == len(snapshot.tagged) == len(snapshot.versions)
+        assert sorted(snapshot.tagged + snapshot.untagged) == list(range(len(snapshot.quick)))
+        for i in snapshot.untagged:  # only what has no plain dict behind it goes untagged
+            assert guard._real_dict(snapshot.quick[i][0].namespace) is None
+
+
+def test_a_class_without_a_plain_dict_is_compared_at_every_checkpoint(
+        checkpoint_snapshot: Snapshot):
+    """A ctypes class keeps its attributes in a dict subclass (no trusted tag): a patch of it
+    is still seen, with version tags or without."""
+    import numpy.ctypeslib  # noqa: F401 (numpy's ctypes classes, in every kernel's numpy)
+
+    ndptr = np.ctypeslib._ctypeslib._ndptr
+    snapshot = Snapshot(None) if "numpy.ctypeslib._ctypeslib._ndptr" not in {
+        m.label for m, *_ in checkpoint_snapshot.quick} else checkpoint_snapshot
+    label = "numpy.ctypeslib._ctypeslib._ndptr"
+    index = next(i for i, (m, *_) in enumerate(snapshot.quick) if m.label == label)
+    assert index not in snapshot.tagged
+    watch = _Watch(snapshot)
+    assert snapshot.changed_now(watch) == []
+    original = vars(ndptr)["from_param"]
+    ndptr.from_param = classmethod(lambda cls, obj: obj)
+    try:
+        assert snapshot.changed_now(watch) == [f"{label}.from_param"]
+    finally:
+        ndptr.from_param = original
+    assert snapshot.changed_now(watch) == []
 
 
 def test_a_write_after_a_clean_checkpoint_is_seen_at_the_next(checkpoint_snapshot: Snapshot):

@@ -200,3 +200,16 @@ def test_validate_browser_summary_is_over_the_runs_medians_and_keeps_only_common
             {"times": {("4_1", "warm"): [2.5, 2.5]}}]
     assert summary_rows(runs) == [("4_1", "warm", [2.0, 3.0, 2.5], 2.5, 2.0, 3.0)]
 
+
+
+def test_checkpoint_bench_times_both_modes_of_the_guard_in_separate_processes(capsys):
+    """``bench.checkpoint``: one run, a fresh process, both kinds of snapshot find nothing
+    changed (else it exits non-zero) and the summary names both times and their ratio."""
+    from bench import checkpoint
+
+    assert checkpoint.main(["--runs", "1", "--calls", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "run 1:" in out and "µs per checkpoint with version tags" in out
+    assert "1 separate runs: with version tags" in out and "ratio" in out
+    with pytest.raises(SystemExit):
+        checkpoint.main(["--calls", "10"])
