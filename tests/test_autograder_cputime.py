@@ -7,6 +7,8 @@ and must still pass; an endless loop must still be stopped, as a timeout.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -46,6 +48,25 @@ def test_cpu_seconds_count_a_busy_child_and_not_a_sleeping_one():
         idle.kill()
         busy.wait()
         idle.wait()
+
+
+def test_a_tree_counts_its_descendants_and_a_gone_process_counts_nothing():
+    """``tree`` follows children of every thread, parents first; a process that has gone (a
+    kernel that exited between two readings) is no error and adds no time."""
+    parent = subprocess.Popen(["bash", "-c", "sleep 30 & sleep 30 & wait"])
+    try:
+        deadline = time.monotonic() + 10
+        while len(cputime.tree(parent.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        found = cputime.tree(parent.pid)
+        assert found[0] == parent.pid and len(found) == 3
+    finally:
+        for pid in cputime.tree(parent.pid)[1:]:
+            os.kill(pid, signal.SIGKILL)
+        parent.kill()
+        parent.wait()
+    assert cputime.tree(parent.pid) == [parent.pid]
+    assert cputime.cpu_seconds(parent.pid) == 0.0
 
 
 def test_the_clock_is_only_a_backstop():
