@@ -153,7 +153,7 @@ _CELL_GETTER = operator.attrgetter("cell_contents")  # raises ValueError for an 
 # checkpoint need not look up its entries one by one (about 8,000 lookups, 0.4 ms, at each of up
 # to 1,200 checkpoints per notebook). The tag only ever says "not written": a namespace whose tag
 # moved is compared entry by entry as before. Python offers no way to read the tag, so it is read
-# through ctypes at the dict's address; ``_version_views`` proves on this interpreter that the tag
+# through ctypes at the dict's address; ``_versions_move`` proves on this interpreter that the tag
 # moves on every kind of write before it is trusted (else: no views, the full comparison).
 
 _VERSION_OFFSET = 2 * 8 + 8  # ob_refcnt, ob_type, ma_used (64-bit)
@@ -526,8 +526,8 @@ class Snapshot:
                            and k not in mapping.entries and mapping.label != "builtins"]
                 found += shadows
             if same and not shadows and i in self.slot:
-                # Unchanged at the tag read before the comparison: a write since then, or one
-                # the comparison missed, gives the dict another tag.
+                # Unchanged at the tag read before the comparison: any write after that read
+                # gives the dict another tag, so it is compared again at the next checkpoint.
                 self.versions[self.slot[i]] = tags[self.slot[i]]
         if not _all_identical(_cell_contents, self.closure_cells, self.closure_contents):
             found += [f"{s.fn.__module__}.{s.fn.__qualname__} (closure)" for s in self.closures
