@@ -103,9 +103,11 @@ def kernel_group(root: int) -> int | None:
     """The process group of the kernel below ``root``: the first process, parents first, that
     leads its own group and is not bubblewrap."""
     for pid in tree(root):
+        comm = _read(f"{PROC}/{pid}/comm")
+        if comm is None or comm.strip() == "bwrap":
+            continue
         try:
-            comm = (PROC / str(pid) / "comm").read_text().strip()
-            if comm != "bwrap" and os.getpgid(pid) == pid:
+            if os.getpgid(pid) == pid:
                 return pid
         except OSError:
             continue
