@@ -473,17 +473,7 @@ class Snapshot:
             if m not in self.pipeline:
                 entries = {k: v for k, v in m.entries.items() if k not in volatile.get(m.label, ())}
                 self.quick.append((m, entries, *_identity_probe(entries)))
-        # The dicts behind ``self.quick``'s namespaces and their version tags when last found
-        # unchanged (none where the tags cannot be trusted: see ``_versions_move``).
-        # A namespace that is not a plain dict (a ctypes class keeps its attributes in a dict
-        # subclass of its own) is compared at every checkpoint (``self.untagged``).
-        dicts = [_real_dict(m.namespace) for m, *_ in self.quick] if _versions_move() else []
-        self.tagged = [i for i, d in enumerate(dicts) if d is not None]
-        self.untagged = sorted(set(range(len(self.quick))) - set(self.tagged))
-        self.version_dicts = [dicts[i] for i in self.tagged]  # kept alive: views read them
-        self.version_views = [_version_view(d) for d in self.version_dicts]
-        self.versions = list(map(_VERSION, self.version_views))
-        self.slot = {i: j for j, i in enumerate(self.tagged)}  # index in quick -> in versions
+        self._tag(_versions_move())
         self.closures = [s for s in self.functions if s.fn.__closure__]
         # A closure cannot be given other cells (``__closure__`` is read-only): the contents of
         # these cells, read all at once, are the closures' state.
@@ -492,6 +482,19 @@ class Snapshot:
         self.closure_cells = tuple(c for c, _ in cells)
         self.closure_contents = tuple(v for _, v in cells)
         self.quick_containers = [c for c in self.containers if c not in self.pipeline]
+
+    def _tag(self, trusted: bool) -> None:
+        """The dicts behind ``self.quick``'s namespaces and their version tags when last found
+        unchanged; none when the tags are not ``trusted`` (see ``_versions_move``). A namespace
+        that is not a plain dict (a ctypes class keeps its attributes in a dict subclass of its
+        own) is compared at every checkpoint (``self.untagged``)."""
+        dicts = [_real_dict(m.namespace) for m, *_ in self.quick] if trusted else []
+        self.tagged = [i for i, d in enumerate(dicts) if d is not None]
+        self.untagged = sorted(set(range(len(self.quick))) - set(self.tagged))
+        self.version_dicts = [dicts[i] for i in self.tagged]  # kept alive: views read them
+        self.version_views = [_version_view(d) for d in self.version_dicts]
+        self.versions = list(map(_VERSION, self.version_views))
+        self.slot = {i: j for j, i in enumerate(self.tagged)}  # index in quick -> in versions
 
     def changed_now(self, watch: _Watch) -> list[str]:
         """Helpers that differ from the snapshot now (a checkpoint while a test runs), but for
