@@ -198,11 +198,13 @@ class Course:
             SaveAutoGrades,
         )
 
+        from autograder import schema_cache
         from autograder.alembic_head import install
         from autograder.execution import GuardedExecute
         from autograder.preprocessors import ClearHiddenTestsAndTracebacks, RestoreMissingCells
 
         install()  # new gradebooks stamped without nbgrader's `alembic heads` process
+        schema_cache.install()  # cell metadata checked without re-checking the schema per cell
 
         # nbgrader's default list with OverwriteCells replaced by its fixed subclass.
         c.Autograde.sanitize_preprocessors = [
@@ -238,7 +240,10 @@ def validate_config(memory_limit_mb: int = MEMORY_LIMIT_MB) -> Config:
     Execute (the Validator's preprocessors are not configurable), whose hooks add the guard's
     prologues. Part of ``Course.nbgrader_config``; the learners' configurations
     (``deploy/lab/learner``, ``deploy/jupyterhub/learner``) load it alone."""
+    from autograder import schema_cache
     from autograder.execution import ValidateGuard
+
+    schema_cache.install()  # nbgrader validate checks the cells' metadata too
 
     c = Config()
     validate = ValidateGuard(memory_limit_mb * 2**20)
