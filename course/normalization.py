@@ -306,28 +306,28 @@ class BatchNormalization(_AffineNormalization):
 
     def _update_running(self, mu: np.ndarray, var: np.ndarray, batch_size: int) -> None:
         self.batch_size = batch_size
-        m = self.momentum
-        self.running_mean = m * self.running_mean + (1 - m) * mu
-        self.running_var = m * self.running_var + (1 - m) * var
+        m = self.momentum  # the running statistics keep the shape they were given, e.g. (1, D)
+        self.running_mean = m * self.running_mean + (1 - m) * mu.reshape(self.running_mean.shape)
+        self.running_var = m * self.running_var + (1 - m) * var.reshape(self.running_var.shape)
 
     def _forward_small(self, x: np.ndarray, train: bool) -> np.ndarray:
         """forward for a small (N, D), such as the MLP's (100, 100): the steps of ``forward`` in
         as few numpy calls as they take. At this size each call's fixed cost, not arithmetic, is
         the time, and the tiles, wide rows and parameter-shape views of the general path are
         calls that save nothing here."""
-        n = x.shape[0]
-        mu = _channel_sum(x) / n if train else self.running_mean
+        n = x.shape[0]  # the vectors below as (D,), whatever shape of D values they were given
+        mu = _channel_sum(x) / n if train else self.running_mean.reshape(-1)
         xc = _reusable(self.xc, x.shape, np.result_type(x, mu), (x,))
         np.subtract(x, mu, out=xc)
         if train:
             var = _channel_sum(xc * xc) / n  # biased: / N, not N - 1
             self._update_running(mu, var, n)
         else:
-            var = self.running_var
+            var = self.running_var.reshape(-1)
         std = np.sqrt(var + self.eps)
         self.xc, self.std = xc, std.reshape(1, -1)
-        out = xc * (self.params["gamma"] / std)  # gamma * x_hat, x_hat = xc / std
-        out += self.params["beta"]  # in place: out is our own new array
+        out = xc * (self.params["gamma"].reshape(-1) / std)  # gamma * x_hat, x_hat = xc / std
+        out += self.params["beta"].reshape(-1)  # in place: out is our own new array
         return out
 
     def _backward_small(self, dout: np.ndarray) -> np.ndarray:

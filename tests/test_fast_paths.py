@@ -357,3 +357,32 @@ def test_affine_bias_gradient_by_gemv_equals_the_sum_over_the_batch(dtype):
     layer.forward(rng.standard_normal((100, 7)).astype(dtype))
     layer.backward(dout)
     np.testing.assert_allclose(layer.grads["b"], dout.sum(axis=0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("small", [True, False])
+def test_batchnorm_takes_parameters_and_statistics_of_any_shape_of_d_values(monkeypatch, small):
+    """gamma, beta and the running statistics given as (1, D) or (D, 1) (D values either way)
+    give what the same layer gives with (D,), on the small path and on the general one; the
+    running statistics keep their shape."""
+    import course.normalization as normalization
+
+    if not small:
+        monkeypatch.setattr(normalization, "_SMALL", 0)
+    rng = _rng(11)
+    x, dout = rng.standard_normal((16, 5)) + 1.0, rng.standard_normal((16, 5))
+    gamma, beta = 1.0 + 0.2 * rng.standard_normal(5), rng.standard_normal(5)
+    mean, var = rng.standard_normal(5), 1.0 + rng.random(5)
+    reference = BatchNormalization(gamma.copy(), beta.copy(), running_mean=mean.copy(),
+                                   running_var=var.copy())
+    expected = [reference.forward(x), reference.backward(dout),
+                reference.forward(x, train=False), reference.backward(dout)]
+    for shape in ((1, 5), (5, 1)):
+        bn = BatchNormalization(gamma.reshape(shape).copy(), beta.reshape(shape).copy(),
+                                running_mean=mean.reshape(shape).copy(),
+                                running_var=var.reshape(shape).copy())
+        got = [bn.forward(x), bn.backward(dout), bn.forward(x, train=False), bn.backward(dout)]
+        for a, b in zip(got, expected, strict=True):
+            assert a.shape == b.shape == x.shape
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        assert bn.grads["gamma"].shape == shape
+        assert bn.running_mean.shape == bn.running_var.shape == shape
