@@ -352,6 +352,9 @@ def test_affine_bias_gradient_by_gemv_equals_the_sum_over_the_batch(dtype):
     np.testing.assert_allclose(got, dout.astype(np.float64).sum(axis=0), rtol=1e-5, atol=1e-5)
     ints = np.arange(12).reshape(4, 3)  # not float: numpy's own sum, its dtype
     assert _sum_over_batch(ints).tolist() == [18, 22, 26]
+    half = np.full((3000, 2), 0.1, dtype=np.float16)  # numpy's float16 sum, not a float16 gemv
+    assert _sum_over_batch(half).dtype == np.float16
+    np.testing.assert_array_equal(_sum_over_batch(half), half.sum(axis=0))
     assert not _ones(100, np.dtype(dtype)).flags.writeable
     layer = Affine(rng.standard_normal((7, 10)).astype(dtype), np.zeros(10, dtype))
     layer.forward(rng.standard_normal((100, 7)).astype(dtype))
