@@ -347,6 +347,8 @@ class BatchNormalization(_AffineNormalization):
         return dx
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        if self.train_mode and dout.ndim == 2 and dout.size <= _SMALL:
+            return self._backward_small(dout)
         shape = _param_shape(dout)
         gamma = self.params["gamma"]
         inv_std = 1 / self.std  # x_hat = xc * inv_std
@@ -355,8 +357,6 @@ class BatchNormalization(_AffineNormalization):
                                    * inv_std.reshape(-1)).reshape(gamma.shape)
             self.grads["beta"] = _channel_sum(dout).reshape(gamma.shape)
             return dout * (gamma.reshape(shape) * inv_std)
-        if dout.ndim == 2 and dout.size <= _SMALL:
-            return self._backward_small(dout)
         k, tiles = _tiles(dout)
         if len(tiles) == 1:
             dbeta = _channel_sum(dout)
